@@ -1,0 +1,56 @@
+"""Errors raised by the engine.
+
+Every error carries a one-line ``message`` saying what went wrong and, where there is one, a
+``hint`` saying what to do about it. Callers (the CLI, the TUI) show both; nothing here ever
+needs a traceback to be understood.
+"""
+
+from __future__ import annotations
+
+
+class LmscopeError(Exception):
+    """Root of every error lmscope raises on purpose."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class ModelNotFoundError(LmscopeError):
+    """The model spec names no folder, file or hub repository that exists."""
+
+
+class HubUnreachableError(LmscopeError):
+    """The model is not in the local Hugging Face cache and the hub cannot be reached."""
+
+
+class InvalidModelError(LmscopeError):
+    """The model files exist but cannot be loaded (corrupt GGUF, folder without config, ...)."""
+
+
+class UnsupportedModelError(LmscopeError):
+    """The model loads, but is of a kind lmscope cannot run, or the request does not fit its kind."""
+
+
+class InvalidRequestError(LmscopeError):
+    """A request or its generation parameters are invalid (negative temperature, top-p > 1, ...)."""
+
+
+class ContextLengthError(LmscopeError):
+    """The prompt does not fit the model's context and truncation was not allowed."""
+
+
+class OutOfMemoryError(LmscopeError):
+    """The device ran out of memory even at batch size one."""
+
+
+class GenerationStalledError(LmscopeError):
+    """No token arrived from the model within the stall timeout."""
+
+
+class EngineClosedError(LmscopeError):
+    """The engine was closed; create a new one."""
