@@ -133,6 +133,9 @@ def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel
         InvalidModelError: files exist but cannot be loaded (corrupt, truncated, no config).
         UnsupportedModelError: the model is not a causal / seq2seq / masked LM.
     """
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # progress goes through ``progress``; bars would corrupt a TUI
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     source = resolve_source(spec)

@@ -1,0 +1,143 @@
+"""Log-likelihoods and perplexity from forward passes (blocking; run on a model's worker thread)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from engine.errors import InvalidRequestError, UnsupportedModelError
+from engine.loading import LoadedModel
+from engine.types import LoglikelihoodResult, PerplexityResult
+
+
+def _require_kind(loaded: LoadedModel, what: str, kinds: tuple[str, ...]) -> None:
+    if loaded.kind not in kinds:
+        raise UnsupportedModelError(
+            f"{what} needs a {' or '.join(kinds)} model; {loaded.info.name!r} is a {loaded.kind} model",
+            hint="pick a causal language model for log-likelihoods and perplexity",
+        )
+
+
+def prefix_token_id(loaded: LoadedModel) -> int:
+    """The token every scored text is conditioned on, so its first real token is scored too
+    (BOS when the tokenizer has one, else EOS — as lm-evaluation-harness does)."""
+    tok = loaded.tokenizer
+    token = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+    if token is None:
+        raise UnsupportedModelError(f"{loaded.info.name!r} has neither a BOS nor an EOS token to condition on")
+    return token
+
+
+def _forward_logprobs(loaded: LoadedModel, sequences: Sequence[list[int]]) -> list[torch.Tensor]:
+    """For each sequence, log P(token[i+1] | tokens[:i+1]) for i in 0..len-2 (right padding)."""
+    width = max(len(s) for s in sequences)
+    pad = loaded.tokenizer.pad_token_id or 0
+    ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    ids, mask = ids.to(loaded.device), mask.to(loaded.device)
+    with torch.inference_mode():
+        logits = loaded.model(input_ids=ids, attention_mask=mask).logits
+        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+        targets = ids[:, 1:]
+        picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        greedy = logprobs.argmax(-1) == targets
+    return [torch.stack((picked[row, : len(seq) - 1].cpu(), greedy[row, : len(seq) - 1].cpu().float()))
+            for row, seq in enumerate(sequences)]
+
+
+def loglikelihood(loaded: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: int) -> list[LoglikelihoodResult]:
+    """log P(continuation | context) for each pair, as lm-evaluation-harness computes it.
+
+    Context and continuation are tokenised separately (trailing spaces of the context move to
+    the continuation) and joined; an empty context is replaced by the prefix token. Sequences
+    longer than the model's context keep their last tokens.
+    """
+    _require_kind(loaded, "log-likelihood", ("causal",))
+    tok = loaded.tokenizer
+    limit = loaded.info.context_length or 10**9
+    jobs: list[tuple[list[int], int]] = []
+    for context, continuation in pairs:
+        if not continuation:
+            raise InvalidRequestError("log-likelihood needs a non-empty continuation")
+        stripped = context.rstrip()
+        continuation = context[len(stripped):] + continuation
+        ctx_ids = tok(stripped, add_special_tokens=False)["input_ids"] if stripped else []
+        cont_ids = tok(continuation, add_special_tokens=False)["input_ids"]
+        whole = ([prefix_token_id(loaded)] + ctx_ids + cont_ids)[-(limit + 1):]
+        jobs.append((whole, len(cont_ids)))
+    results: list[LoglikelihoodResult | None] = [None] * len(jobs)
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        scored = _forward_logprobs(loaded, [jobs[i][0] for i in chunk])
+        for i, stacked in zip(chunk, scored):
+            n = jobs[i][1]
+            token_lps, greedy = stacked[0][-n:], stacked[1][-n:]
+            results[i] = LoglikelihoodResult(
+                logprob=float(token_lps.double().sum()), num_tokens=n,
+                is_greedy=bool(greedy.all()), token_logprobs=tuple(token_lps.tolist()),
+            )
+    return results  # type: ignore[return-value]
+
+
+@dataclass
+class _Window:
+    text_index: int
+    ids: list[int]
+    scored: int  # how many of the window's last targets are new (scored) tokens
+
+
+def perplexity_windows(ids: list[int], max_length: int, stride: int) -> list[tuple[int, int, int]]:
+    """(begin, end, scored) windows over ``ids`` (ids[0] is the prefix token, never a target).
+
+    The Hugging Face sliding-window method: each window holds up to ``max_length`` tokens and
+    advances by ``stride``; only tokens not scored by an earlier window count, so every token
+    after the prefix is scored exactly once, with up to ``max_length - stride`` tokens of context.
+    """
+    windows = []
+    prev_end = 1
+    for begin in range(0, len(ids) - 1, stride):
+        end = min(begin + max_length, len(ids))
+        windows.append((begin, end, end - prev_end))
+        prev_end = end
+        if end == len(ids):
+            break
+    return windows
+
+
+def perplexity(loaded: LoadedModel, texts: Sequence[str], max_length: int | None, stride: int | None,
+               batch_size: int) -> list[PerplexityResult]:
+    """Perplexity of each text with a sliding window; windows of all texts are batched."""
+    _require_kind(loaded, "perplexity", ("causal",))
+    context = loaded.info.context_length or 1024
+    max_length = min(max_length or context, context)
+    stride = stride or max(1, max_length // 2)
+    if max_length < 2 or not 1 <= stride < max_length:
+        raise InvalidRequestError(
+            f"perplexity needs max_length >= 2 and 1 <= stride < max_length; got max_length={max_length}, stride={stride}")
+    prefix = prefix_token_id(loaded)
+    windows: list[_Window] = []
+    for index, text in enumerate(texts):
+        if not text.strip():
+            raise InvalidRequestError(f"text {index} is empty; perplexity needs at least one token")
+        ids = [prefix] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
+        windows += [_Window(index, ids[b:e], scored) for b, e, scored in perplexity_windows(ids, max_length, stride)]
+    nll = [0.0] * len(texts)
+    count = [0] * len(texts)
+    windows.sort(key=lambda w: -len(w.ids))
+    for start in range(0, len(windows), batch_size):
+        chunk = windows[start:start + batch_size]
+        for window, stacked in zip(chunk, _forward_logprobs(loaded, [w.ids for w in chunk])):
+            nll[window.text_index] -= float(stacked[0][-window.scored:].double().sum())
+            count[window.text_index] += window.scored
+    method = f"sliding-window(max_length={max_length}, stride={stride}, prefix_token={prefix})"
+    return [
+        PerplexityResult(nll=nll[i], num_tokens=count[i], num_words=len(text.split()),
+                         num_bytes=len(text.encode("utf-8")), method=method)
+        for i, text in enumerate(texts)
+    ]
