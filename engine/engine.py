@@ -271,20 +271,19 @@ class Engine:
         out: list[GenerationResult] = []
         start = 0
         while start < len(prepared):
-            size = slot.batch_size
-            chunk = prepared[start:start + size]
+            chunk = prepared[start:start + slot.batch_size]
             cancels = [self._cancels.setdefault(p.request.request_id, threading.Event()) for p in chunk]
             try:
                 out += await slot.call(generate_batch, slot.loaded, chunk, cancels, emit)
             except Exception as exc:
                 if not _is_oom(exc):
                     raise
-                if size == 1:
+                if len(chunk) == 1:
                     raise OutOfMemoryError(
                         f"{slot.loaded.info.name!r} ran out of memory on {slot.loaded.info.device} at batch size 1",
                         hint="lower max_new_tokens, shorten the prompt, or use a smaller dtype") from exc
-                slot.batch_size = max(1, size // 2)
-                log.warning("out of memory at batch size %d; retrying at %d", size, slot.batch_size)
+                slot.batch_size = (len(chunk) + 1) // 2
+                log.warning("out of memory at batch size %d; retrying at %d", len(chunk), slot.batch_size)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 continue

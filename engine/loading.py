@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,9 @@ from engine.spec import ModelSpec, ResolvedSource, resolve_source
 from engine.types import ModelInfo, ModelKind
 
 log = logging.getLogger(__name__)
+# from_pretrained flips process-wide switches (weight init, default device); two loads in
+# parallel threads corrupt each other (seen: a T5 loaded with untied, meta-device embeddings).
+_LOAD_LOCK = threading.Lock()
 Progress = Callable[[str], None]
 
 
@@ -142,7 +146,8 @@ def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel
     device = pick_device(spec.device)
     dtype = pick_dtype(device, spec.dtype)
     try:
-        model, tokenizer, from_cache = _load_weights(spec, source, dtype, say)
+        with _LOAD_LOCK:
+            model, tokenizer, from_cache = _load_weights(spec, source, dtype, say)
     except LmscopeError:
         raise
     except Exception as exc:  # noqa: BLE001 - every loader failure becomes one clear error
@@ -223,6 +228,11 @@ def _classify_load_error(spec: ModelSpec, source: ResolvedSource, exc: Exception
         if isinstance(exc, OSError) and ("connect" in text.lower() or "offline" in text.lower()):
             return HubUnreachableError(f"could not download {source.location!r}: the hub cannot be reached",
                                        hint="pass a local folder or .gguf file")
+    if "Unrecognized configuration class" in text:
+        return UnsupportedModelError(
+            f"{source.location} cannot be loaded as a {spec.kind or 'generation'} model ({type(exc).__name__})",
+            hint="leave the kind on auto, or pick the kind that matches the model's architecture",
+        )
     what = "GGUF file" if source.type == "gguf" else "model"
     return InvalidModelError(
         f"cannot load {what} {source.location}: {text}",
