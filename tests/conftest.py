@@ -33,6 +33,13 @@ def tiny_causal_b(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
+def tiny_causal_long(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A 4,096-token context, wider layers and no end-of-turn: long answers take seconds."""
+    return str(tiny_models.build_causal(tmp_path_factory.mktemp("tiny-llama-long"), max_positions=4096,
+                                        hidden=256, layers=4, never_ends=True))
+
+
+@pytest.fixture(scope="session")
 def tiny_seq2seq(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(tiny_models.build_seq2seq(tmp_path_factory.mktemp("tiny-t5")))
 

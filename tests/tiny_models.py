@@ -47,8 +47,12 @@ def _bpe_tokenizer(specials: list[str], vocab_size: int = 320) -> Tokenizer:
 
 
 def build_causal(folder: Path, chat_template: bool = True, seed: int = 0, layers: int = 2,
-                 max_positions: int = 128) -> Path:
-    """A Llama-shaped causal LM (BOS prepended) with an optional chat template."""
+                 max_positions: int = 128, hidden: int = 48, never_ends: bool = False) -> Path:
+    """A Llama-shaped causal LM (BOS prepended) with an optional chat template.
+
+    ``never_ends`` zeroes the output row of the end-of-turn token, so greedy decoding (which
+    always finds some positive logit) runs to ``max_new_tokens``.
+    """
     specials = ["<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>", "<|end|>"]
     tok = _bpe_tokenizer(specials)
     tok.post_processor = processors.TemplateProcessing(
@@ -58,12 +62,15 @@ def build_causal(folder: Path, chat_template: bool = True, seed: int = 0, layers
         fast.chat_template = CHAT_TEMPLATE
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=len(fast), hidden_size=48, intermediate_size=96, num_hidden_layers=layers,
+        vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id,
         initializer_range=0.3, tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
+    if never_ends:
+        with torch.no_grad():
+            model.lm_head.weight[fast.eos_token_id] = 0.0
     model.save_pretrained(folder)
     fast.save_pretrained(folder)
     return folder

@@ -11,7 +11,7 @@ from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Input, Markdown, Static
 
-from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationResult, LmscopeError
+from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationParams, GenerationResult, LmscopeError
 
 
 class LmscopeApp(App):
@@ -28,6 +28,7 @@ class LmscopeApp(App):
         self.engine = engine or Engine(EngineConfig(threads=threads, device=device, dtype=dtype))
         self.history: list[ChatMessage] = []
         self._request_id: str | None = None
+        self.max_new_tokens = 256
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -47,6 +48,8 @@ class LmscopeApp(App):
         except LmscopeError as exc:
             status.update(f"[b red]error:[/] {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""))
             return
+        if info.context_length:
+            self.max_new_tokens = min(self.max_new_tokens, info.context_length // 2)
         status.update(f"{info.name} · {info.kind} · {info.num_parameters / 1e6:.0f}M params · {info.device} {info.dtype}")
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
@@ -66,7 +69,7 @@ class LmscopeApp(App):
 
     @work(exclusive=True, group="answer", exit_on_error=False)
     async def answer(self, widget: Markdown) -> None:
-        request = ChatRequest(self.model_name, tuple(self.history))
+        request = ChatRequest(self.model_name, tuple(self.history), GenerationParams(max_new_tokens=self.max_new_tokens))
         self._request_id = request.request_id
         stream = Markdown.get_stream(widget)
         text = ""
@@ -86,7 +89,8 @@ class LmscopeApp(App):
         finally:
             await stream.stop()
             self._request_id = None
-        self.history.append(ChatMessage("assistant", text))
+        if text:
+            self.history.append(ChatMessage("assistant", text))
 
     def action_stop(self) -> None:
         if self._request_id:

@@ -146,21 +146,23 @@ async def test_cancel_stops_within_one_decoding_step(tiny_causal):
     assert len(result.token_ids) == 3 and result.usage.new_tokens == 4  # the step after the cancel ends it
 
 
-async def test_cancelling_the_consumer_frees_the_model(engine, tiny_causal):
-    long = CompletionRequest(tiny_causal, "A", GenerationParams(max_new_tokens=100))
+async def test_cancelling_the_consumer_frees_the_model(engine, tiny_causal_long):
+    long = CompletionRequest(tiny_causal_long, "A", GenerationParams(max_new_tokens=3000))
+    first_delta = asyncio.Event()
 
     async def consume():
         async for event in engine.stream(long):
-            if isinstance(event, TokenDelta) and len(event.token_ids):
-                await asyncio.sleep(0.01)
+            first_delta.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(0.05)
+    await first_delta.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    _, result = await collect(engine, CompletionRequest(tiny_causal, "The quick", GREEDY))
+    # The worker stopped the 3,000-token answer and takes the next request.
+    _, result = await collect(engine, CompletionRequest(tiny_causal_long, "The quick", GREEDY))
     assert result.finish_reason == "length" and len(result.token_ids) == 12
+    assert engine.cancel(long.request_id) is False  # nothing left registered under the old id
 
 
 async def test_cancel_by_request_id_returns_partial_answer(engine, tiny_causal):

