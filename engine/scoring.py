@@ -30,8 +30,10 @@ def prefix_token_id(loaded: LoadedModel) -> int:
     return token
 
 
-def _forward_logprobs(loaded: LoadedModel, sequences: Sequence[list[int]]) -> list[torch.Tensor]:
-    """For each sequence, log P(token[i+1] | tokens[:i+1]) for i in 0..len-2 (right padding)."""
+def _forward_logprobs(loaded: LoadedModel, sequences: Sequence[list[int]], greedy: bool = True) -> list[torch.Tensor]:
+    """For each sequence, a (2, len-1) tensor: log P(token[i+1] | tokens[:i+1]) and whether
+    token[i+1] was the model's greedy choice (all zeros unless ``greedy``). Sequences are
+    right-padded into one batch."""
     width = max(len(s) for s in sequences)
     pad = loaded.tokenizer.pad_token_id or 0
     ids = torch.full((len(sequences), width), pad, dtype=torch.long)
@@ -40,14 +42,34 @@ def _forward_logprobs(loaded: LoadedModel, sequences: Sequence[list[int]]) -> li
         ids[row, : len(seq)] = torch.tensor(seq)
         mask[row, : len(seq)] = 1
     ids, mask = ids.to(loaded.device), mask.to(loaded.device)
+    out = []
     with torch.inference_mode():
         logits = loaded.model(input_ids=ids, attention_mask=mask).logits
-        logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-        targets = ids[:, 1:]
-        picked = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        greedy = logprobs.argmax(-1) == targets
-    return [torch.stack((picked[row, : len(seq) - 1].cpu(), greedy[row, : len(seq) - 1].cpu().float()))
-            for row, seq in enumerate(sequences)]
+        for row, seq in enumerate(sequences):
+            # Only the row's real positions: padding would cost a full-vocabulary softmax each.
+            row_logits = logits[row, : len(seq) - 1].float()
+            targets = ids[row, 1: len(seq)]
+            picked = row_logits.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(row_logits, dim=-1)
+            is_greedy = row_logits.argmax(-1) == targets if greedy else torch.zeros_like(picked)
+            out.append(torch.stack((picked.double().cpu(), is_greedy.double().cpu())))
+    return out
+
+
+def token_batches(lengths: Sequence[int], max_batch: int, max_tokens: int) -> list[list[int]]:
+    """Indices grouped into batches, longest first, each under ``max_tokens`` padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and len(batches[-1]) < max_batch and lengths[batches[-1][0]] * (len(batches[-1]) + 1) <= max_tokens:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
+def _max_tokens(loaded: LoadedModel) -> int:
+    # Logits take batch x length x vocabulary floats; on a CPU large batches only add memory traffic.
+    return 32768 if loaded.device.type == "cuda" else 512
 
 
 def loglikelihood(loaded: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: int) -> list[LoglikelihoodResult]:
@@ -71,15 +93,13 @@ def loglikelihood(loaded: LoadedModel, pairs: Sequence[tuple[str, str]], batch_s
         whole = ([prefix_token_id(loaded)] + ctx_ids + cont_ids)[-(limit + 1):]
         jobs.append((whole, len(cont_ids)))
     results: list[LoglikelihoodResult | None] = [None] * len(jobs)
-    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][0]))
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    for chunk in token_batches([len(j[0]) for j in jobs], batch_size, _max_tokens(loaded)):
         scored = _forward_logprobs(loaded, [jobs[i][0] for i in chunk])
         for i, stacked in zip(chunk, scored):
             n = jobs[i][1]
             token_lps, greedy = stacked[0][-n:], stacked[1][-n:]
             results[i] = LoglikelihoodResult(
-                logprob=float(token_lps.double().sum()), num_tokens=n,
+                logprob=float(token_lps.sum()), num_tokens=n,
                 is_greedy=bool(greedy.all()), token_logprobs=tuple(token_lps.tolist()),
             )
     return results  # type: ignore[return-value]
@@ -129,11 +149,10 @@ def perplexity(loaded: LoadedModel, texts: Sequence[str], max_length: int | None
         windows += [_Window(index, ids[b:e], scored) for b, e, scored in perplexity_windows(ids, max_length, stride)]
     nll = [0.0] * len(texts)
     count = [0] * len(texts)
-    windows.sort(key=lambda w: -len(w.ids))
-    for start in range(0, len(windows), batch_size):
-        chunk = windows[start:start + batch_size]
-        for window, stacked in zip(chunk, _forward_logprobs(loaded, [w.ids for w in chunk])):
-            nll[window.text_index] -= float(stacked[0][-window.scored:].double().sum())
+    for indices in token_batches([len(w.ids) for w in windows], batch_size, _max_tokens(loaded)):
+        chunk = [windows[i] for i in indices]
+        for window, stacked in zip(chunk, _forward_logprobs(loaded, [w.ids for w in chunk], greedy=False)):
+            nll[window.text_index] -= float(stacked[0][-window.scored:].sum())
             count[window.text_index] += window.scored
     method = f"sliding-window(max_length={max_length}, stride={stride}, prefix_token={prefix})"
     return [

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, ClassVar
 
-from .errors import CountMismatchError, EmptyCorpusError, EvaluatorError, InvalidOptionError
+from .errors import CountMismatchError, EmptyCorpusError, InvalidOptionError
 
 Number = int | float
 Row = tuple[Number, ...]
@@ -292,14 +292,6 @@ class Metric(ABC):
         """The per-example sufficient statistics added so far (for resampling)."""
         return list(self._rows)
 
-    def score_from_rows(self, rows: Sequence[Row]) -> float:
-        """Corpus score of an arbitrary list of rows (used by the bootstrap)."""
-        sums = [0] * len(rows[0])
-        for row in rows:
-            for i, value in enumerate(row):
-                sums[i] += value
-        return self._score_from_sums(sums, len(rows))
-
 
 def safe_exp(x: float) -> float:
     """``math.exp`` that returns ``inf`` instead of raising on overflow."""
@@ -310,7 +302,6 @@ def safe_exp(x: float) -> float:
 
 
 __all__ = [
-    "EvaluatorError",
     "ExampleScore",
     "Metric",
     "MetricResult",

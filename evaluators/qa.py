@@ -108,7 +108,7 @@ class _QAMetric(Metric):
         elif self._fixed == "cmrc":
             norm = "norm:cmrc(lower,punct)|tok:char"
         else:
-            norm = "norm:auto(squad|cmrc-if-unsegmented)|tok:whitespace|char"
+            norm = "norm:auto(squad,cmrc-if-unsegmented)|tok:whitespace-or-char"
         return f"{norm}|lang:{self.language}|refs:max|scale:100{self._extra_signature()}"
 
     def _extra_signature(self) -> str:
@@ -138,7 +138,7 @@ class TokenF1(_QAMetric):
         return (max(f1(hypothesis, r) for r in references),), {}
 
     def _extra_signature(self) -> str:
-        return "|f1:squad-bag|cmrc-lcs" if self._fixed is None else (
+        return "|f1:squad-bag-or-cmrc-lcs" if self._fixed is None else (
             "|f1:squad-bag" if self._fixed == "squad" else "|f1:cmrc-lcs")
 
 

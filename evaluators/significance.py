@@ -83,8 +83,13 @@ class PairedResult:
         return self.system_score - self.baseline_score
 
     def significant(self, alpha: float = 0.05) -> bool:
-        """Whether the difference is significant at level ``alpha``."""
-        return self.p_value < alpha
+        """Whether the difference is significant at level ``alpha``.
+
+        Identical scores are never significant: the Moses/sacrebleu p-value counts
+        resampled differences strictly above the observed one, which gives the minimum
+        p = 1/(B+1) when a system is compared with itself.
+        """
+        return self.delta != 0 and self.p_value < alpha
 
     @property
     def system_better(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 EXIT_ERROR = 2
@@ -64,6 +65,8 @@ async def _chat_once(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lmscope`` console script."""
     args = _parser().parse_args(argv)
+    # The GGUF converter draws tqdm bars; load progress is reported through the engine instead.
+    os.environ.setdefault("TQDM_DISABLE", "1")
     from engine.errors import LmscopeError
 
     try:

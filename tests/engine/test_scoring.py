@@ -120,3 +120,14 @@ async def test_fill_mask_needs_a_mask_and_a_masked_model(engine, tiny_masked, ti
         await engine.fill_mask(FillMaskRequest(tiny_masked, "No mask here."))
     with pytest.raises(UnsupportedModelError):
         await engine.fill_mask(FillMaskRequest(tiny_causal, "The [MASK] sat."))
+
+
+def test_token_batches_respect_both_limits_and_cover_everything():
+    from engine.scoring import token_batches
+
+    lengths = [5, 300, 40, 40, 41, 1000, 2, 7]
+    batches = token_batches(lengths, max_batch=3, max_tokens=100)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        assert len(batch) == 1 or max(lengths[i] for i in batch) * len(batch) <= 100

@@ -16,7 +16,3 @@ def data_dir() -> Path:
         pytest.skip(f"public test data not found at {DATA.resolve()} (expected ../shared/data beside the project)")
     return DATA
 
-
-def read_lines(path: Path, limit: int | None = None) -> list[str]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return lines[:limit] if limit else lines

@@ -1,0 +1,83 @@
+"""Bad input gets specific errors; doubtful input gets warnings on the result."""
+
+from __future__ import annotations
+
+import pytest
+
+import evaluators
+
+
+def test_unknown_metric_suggests_close_names() -> None:
+    with pytest.raises(evaluators.UnknownMetricError) as info:
+        evaluators.get("rouge-lsun")
+    assert "did you mean 'rougeLsum'" in str(info.value)
+    assert isinstance(info.value, evaluators.EvaluatorError) and info.value.hint
+
+
+def test_registry_lists_and_aliases() -> None:
+    names = evaluators.available()
+    for name in ("bleu", "chrf", "chrf++", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum",
+                 "exact_match", "f1", "perplexity", "word_perplexity", "bits_per_byte"):
+        assert name in names
+    assert evaluators.get("ROUGE-L").name == "ROUGE-L"
+    assert evaluators.get("chrF++").name == "chrF++"
+    assert evaluators.get("EM").name == "EM"
+
+
+def test_count_mismatch_names_both_counts() -> None:
+    with pytest.raises(evaluators.CountMismatchError) as info:
+        evaluators.get("bleu").score_corpus(["a", "b", "c"], [["a"], ["b"]])
+    assert "3 hypotheses" in str(info.value) and "2 references" in str(info.value)
+
+
+def test_invalid_options() -> None:
+    with pytest.raises(evaluators.InvalidOptionError):
+        evaluators.get("rougeL", tokenizer="spacy")
+    with pytest.raises(evaluators.InvalidOptionError):
+        evaluators.get("bleu", tokenize="moses")
+    with pytest.raises(evaluators.InvalidOptionError):
+        evaluators.get("bleu").score_example(42, ["x"])
+
+
+def test_empty_corpus_is_an_error() -> None:
+    with pytest.raises(evaluators.EmptyCorpusError):
+        evaluators.get("chrf").corpus()
+
+
+def test_short_sentence_bleu_suggests_chrf() -> None:
+    bleu = evaluators.get("bleu", tokenize="13a")
+    example = bleu.add("The cat sat.", ["The cat sat down."])
+    assert any(w.code == "short_segment_bleu" and "chrF" in w.message for w in example.warnings)
+    assert any(w.code == "short_segment_bleu" for w in bleu.corpus().warnings)  # one segment only
+    long = "the quick brown fox jumps over the lazy dog near the river bank today"
+    assert not bleu.score_example(long, [long]).warnings
+
+
+def test_lsum_without_sentence_breaks_warns_and_splits() -> None:
+    lsum = evaluators.get("rougeLsum")
+    # Swapped sentences: with punctuation splitting Lsum sees two sentences each and scores 100.
+    result = lsum.add("Second sentence. First sentence.", ["First sentence. Second sentence."])
+    assert result.score == pytest.approx(100.0)
+    assert any(w.code == "lsum_no_newlines" for w in result.warnings)
+    assert "split:newline-else-punct" in lsum.signature
+    assert any("1 of 1 examples" in w.message for w in lsum.corpus().warnings)
+
+
+@pytest.mark.parametrize(
+    ("hyp", "refs", "code"),
+    [("", ["a reference"], "empty_hypothesis"), ("a hypothesis", [""], "empty_reference"),
+     ("a hypothesis", [], "missing_reference"), ("a hypothesis", None, "missing_reference")],
+)
+def test_empty_inputs_warn(hyp: str, refs: list[str] | None, code: str) -> None:
+    for name in ("bleu", "chrf", "rougeL", "f1"):
+        metric = evaluators.get(name)
+        example = metric.add(hyp, refs)
+        assert any(w.code == code for w in example.warnings), name
+        assert any(w.code == code for w in metric.corpus().warnings), name
+
+
+def test_result_format_and_higher_is_better() -> None:
+    ter = evaluators.get("ter")
+    result = ter.score_corpus(["a b c"], [["a b d"]])
+    assert result.higher_is_better is False
+    assert result.format().startswith("TER = 33.33 (nrefs:1|")
