@@ -205,7 +205,6 @@ class Engine:
             GenerationStalledError (nothing arrived for ``stall_timeout_s``), and load errors.
         """
         slot = await self._slot(request.model)
-        prepared = await asyncio.to_thread(prepare, slot.loaded, request)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancel = self._cancels.setdefault(request.request_id, threading.Event())
@@ -213,7 +212,11 @@ class Engine:
         def emit(event: TokenDelta) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
-        job = asyncio.ensure_future(slot.call(generate_batch, slot.loaded, [prepared], [cancel], emit))
+        def prepare_and_generate() -> list[GenerationResult]:
+            # Tokenising on the model's own thread keeps its tokenizer single-threaded.
+            return generate_batch(slot.loaded, [prepare(slot.loaded, request)], [cancel], emit)
+
+        job = asyncio.ensure_future(slot.call(prepare_and_generate))
         job.add_done_callback(lambda _f: queue.put_nowait(_DONE))
         finished = False
         try:
@@ -222,7 +225,7 @@ class Engine:
                     item = await asyncio.wait_for(queue.get(), self.config.stall_timeout_s)
                 except asyncio.TimeoutError:
                     raise GenerationStalledError(
-                        f"{request.model!r} produced nothing for {self.config.stall_timeout_s:.0f} s",
+                        f"{request.model!r} produced nothing for {self.config.stall_timeout_s:g} s",
                         hint="the device may be overloaded; the request was cancelled") from None
                 if item is _DONE:
                     finished = True
@@ -255,7 +258,7 @@ class Engine:
 
         async def run_model(model: str, indices: list[int]) -> None:
             slot = await self._slot(model)
-            prepared = await asyncio.to_thread(lambda: [prepare(slot.loaded, requests[i]) for i in indices])
+            prepared = await slot.call(lambda: [prepare(slot.loaded, requests[i]) for i in indices])
             groups: dict[object, list[tuple[int, PreparedRequest]]] = {}
             for i, p in zip(indices, prepared):
                 groups.setdefault(dataclasses.replace(p.params, seed=None), []).append((i, p))

@@ -191,3 +191,20 @@ async def test_event_loop_keeps_running_while_the_model_works(engine, tiny_causa
     stop.set()
     await task
     assert ticks > 10
+
+
+async def test_a_stream_that_stalls_fails_clearly_and_the_engine_recovers(tiny_causal_long):
+    from engine import Engine, EngineConfig, GenerationStalledError
+
+    async with Engine(EngineConfig(threads=1, stall_timeout_s=0.3)) as engine:
+        await engine.load(tiny_causal_long)
+        # A long batch occupies the model's only worker thread, so the stream gets no token in time.
+        busy = asyncio.create_task(engine.generate(
+            [CompletionRequest(tiny_causal_long, "A", GenerationParams(max_new_tokens=1500))]))
+        await asyncio.sleep(0.05)
+        with pytest.raises(GenerationStalledError, match="produced nothing for 0.3 s"):
+            await collect(engine, CompletionRequest(tiny_causal_long, "The quick", GREEDY))
+        (long_result,) = await busy
+        assert long_result.finish_reason == "length"
+        _, result = await collect(engine, CompletionRequest(tiny_causal_long, "The quick", GREEDY))
+        assert len(result.token_ids) == 12
