@@ -12,6 +12,7 @@ from engine.errors import (
     InvalidModelError,
     InvalidRequestError,
     LmscopeError,
+    MissingDependencyError,
     ModelNotFoundError,
     OutOfMemoryError,
     UnsupportedModelError,
@@ -41,7 +42,7 @@ __all__ = [
     "ChatMessage", "ChatRequest", "CompletionRequest", "ContextLengthError", "Engine", "EngineClosedError",
     "EngineConfig", "FillMaskRequest", "FillMaskResult", "GenerationParams", "GenerationRequest",
     "GenerationResult", "GenerationStalledError", "HubUnreachableError", "InvalidModelError",
-    "InvalidRequestError", "LmscopeError", "LoglikelihoodResult", "MaskPrediction", "ModelInfo",
+    "InvalidRequestError", "LmscopeError", "LoglikelihoodResult", "MaskPrediction", "MissingDependencyError", "ModelInfo",
     "ModelNotFoundError", "ModelSpec", "OutOfMemoryError", "PerplexityResult", "StreamEvent",
     "Text2TextRequest", "TokenDelta", "TokenLogprob", "UnsupportedModelError", "Usage",
 ]

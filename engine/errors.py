@@ -36,6 +36,10 @@ class UnsupportedModelError(LmscopeError):
     """The model loads, but is of a kind lmscope cannot run, or the request does not fit its kind."""
 
 
+class MissingDependencyError(LmscopeError):
+    """A Python package this model needs is not installed."""
+
+
 class InvalidRequestError(LmscopeError):
     """A request or its generation parameters are invalid (negative temperature, top-p > 1, ...)."""
 

