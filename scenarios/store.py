@@ -1,0 +1,231 @@
+"""The results store: runs, their examples and chats in one SQLite file (WAL).
+
+Every finished example is committed as it finishes, so a run killed mid-way loses at most the
+examples in flight and can be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import platformdirs
+
+from scenarios.errors import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    scenario_name TEXT NOT NULL,
+    scenario_path TEXT,
+    scenario_hash TEXT NOT NULL,
+    scenario_text TEXT NOT NULL,
+    models TEXT NOT NULL,          -- JSON: list of model info (name, source, kind, device, dtype, ...)
+    generation TEXT NOT NULL,      -- JSON: generation settings
+    seed INTEGER NOT NULL,
+    example_limit INTEGER,
+    total INTEGER NOT NULL,
+    versions TEXT NOT NULL,        -- JSON: package versions
+    signatures TEXT NOT NULL,      -- JSON: model -> metric -> signature
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    status TEXT NOT NULL           -- running | finished | cancelled | failed
+);
+CREATE TABLE IF NOT EXISTS examples (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    model TEXT NOT NULL,
+    example_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    input TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    output TEXT NOT NULL,
+    refs TEXT NOT NULL,            -- JSON list
+    scores TEXT NOT NULL,          -- JSON: metric -> score
+    likelihood TEXT,               -- JSON: engine perplexity sums, when scored
+    latency_s REAL NOT NULL,
+    new_tokens INTEGER NOT NULL,
+    error TEXT,
+    finished_at REAL NOT NULL,
+    PRIMARY KEY (run_id, model, example_id)
+);
+CREATE TABLE IF NOT EXISTS chats (
+    id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    model TEXT NOT NULL,
+    settings TEXT NOT NULL,        -- JSON: system prompt, sampling settings
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chat_messages (
+    chat_id TEXT NOT NULL REFERENCES chats(id),
+    idx INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    usage TEXT,                    -- JSON, for answers
+    created_at REAL NOT NULL,
+    PRIMARY KEY (chat_id, idx)
+);
+"""
+
+
+def default_store_path() -> Path:
+    """``LMSCOPE_DB`` if set, else ``results.sqlite`` in the platform's user data directory."""
+    env = os.environ.get("LMSCOPE_DB")
+    return Path(env) if env else Path(platformdirs.user_data_dir("lmscope")) / "results.sqlite"
+
+
+@dataclass(frozen=True)
+class StoredExample:
+    run_id: str
+    model: str
+    example_id: str
+    index: int
+    input: str
+    prompt: str
+    output: str
+    references: tuple[str, ...]
+    scores: dict[str, float]
+    likelihood: dict[str, Any] | None
+    latency_s: float
+    new_tokens: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    id: str
+    scenario_name: str
+    scenario_path: str | None
+    scenario_hash: str
+    scenario_text: str
+    models: list[dict[str, Any]]
+    generation: dict[str, Any]
+    seed: int
+    limit: int | None
+    total: int
+    versions: dict[str, str]
+    signatures: dict[str, dict[str, str]]
+    started_at: float
+    ended_at: float | None
+    status: str
+
+    @property
+    def model_names(self) -> list[str]:
+        return [m["name"] for m in self.models]
+
+
+class Store:
+    """Runs, examples and chats. Writes commit immediately; safe to read while a run writes."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else default_store_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the results store {self.path}: {exc}",
+                             hint="pass another path with --db or LMSCOPE_DB") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------------------ runs
+    def create_run(self, *, scenario_name: str, scenario_path: str | None, scenario_hash: str, scenario_text: str,
+                   models: list[dict[str, Any]], generation: dict[str, Any], seed: int, limit: int | None,
+                   total: int, versions: dict[str, str], signatures: dict[str, dict[str, str]]) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._db.execute(
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, scenario_name, scenario_path, scenario_hash, scenario_text, json.dumps(models),
+             json.dumps(generation), seed, limit, total, json.dumps(versions), json.dumps(signatures),
+             time.time(), None, "running"))
+        return run_id
+
+    def set_status(self, run_id: str, status: str) -> None:
+        ended = None if status == "running" else time.time()
+        self._db.execute("UPDATE runs SET status = ?, ended_at = ? WHERE id = ?", (status, ended, run_id))
+
+    def run(self, run_id: str) -> StoredRun:
+        """Raises StoreError if there is no such run (a unique prefix of the id is enough)."""
+        rows = self._db.execute("SELECT * FROM runs WHERE id = ? OR id LIKE ? ORDER BY started_at",
+                                (run_id, f"{run_id}%")).fetchall()
+        exact = [r for r in rows if r[0] == run_id]
+        rows = exact or rows
+        if len(rows) != 1:
+            problem = "no run" if not rows else f"{len(rows)} runs match"
+            raise StoreError(f"{problem} with id {run_id!r} in {self.path}", hint="`lmscope runs` lists them")
+        return _run_from_row(rows[0])
+
+    def runs(self) -> list[StoredRun]:
+        return [_run_from_row(r) for r in self._db.execute("SELECT * FROM runs ORDER BY started_at DESC")]
+
+    def record_example(self, example: StoredExample) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO examples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (example.run_id, example.model, example.example_id, example.index, example.input, example.prompt,
+             example.output, json.dumps(list(example.references), ensure_ascii=False),
+             json.dumps(example.scores), json.dumps(example.likelihood) if example.likelihood else None,
+             example.latency_s, example.new_tokens, example.error, time.time()))
+
+    def examples(self, run_id: str, model: str | None = None, *, include_failed: bool = True) -> list[StoredExample]:
+        query = "SELECT * FROM examples WHERE run_id = ?"
+        args: list[Any] = [run_id]
+        if model is not None:
+            query += " AND model = ?"
+            args.append(model)
+        if not include_failed:
+            query += " AND error IS NULL"
+        return [_example_from_row(r) for r in self._db.execute(query + " ORDER BY model, idx", args)]
+
+    # ----------------------------------------------------------------------------- chats
+    def create_chat(self, model: str, settings: dict[str, Any], title: str = "") -> str:
+        chat_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        self._db.execute("INSERT INTO chats VALUES (?,?,?,?,?,?)",
+                         (chat_id, title or "untitled chat", model, json.dumps(settings), now, now))
+        return chat_id
+
+    def add_message(self, chat_id: str, role: str, content: str, usage: dict[str, Any] | None = None) -> int:
+        (count,) = self._db.execute("SELECT COUNT(*) FROM chat_messages WHERE chat_id = ?", (chat_id,)).fetchone()
+        now = time.time()
+        self._db.execute("INSERT INTO chat_messages VALUES (?,?,?,?,?,?)",
+                         (chat_id, count, role, content, json.dumps(usage) if usage else None, now))
+        self._db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
+        if count == 0 and role == "user":
+            self._db.execute("UPDATE chats SET title = ? WHERE id = ?", (content[:60], chat_id))
+        return count
+
+    def chats(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT id, title, model, settings, created_at, updated_at FROM chats "
+                                "ORDER BY updated_at DESC").fetchall()
+        return [{"id": r[0], "title": r[1], "model": r[2], "settings": json.loads(r[3]), "created_at": r[4],
+                 "updated_at": r[5]} for r in rows]
+
+    def chat_messages(self, chat_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT role, content, usage FROM chat_messages WHERE chat_id = ? ORDER BY idx",
+                                (chat_id,)).fetchall()
+        return [{"role": r[0], "content": r[1], "usage": json.loads(r[2]) if r[2] else None} for r in rows]
+
+
+def _run_from_row(r: tuple) -> StoredRun:
+    return StoredRun(id=r[0], scenario_name=r[1], scenario_path=r[2], scenario_hash=r[3], scenario_text=r[4],
+                     models=json.loads(r[5]), generation=json.loads(r[6]), seed=r[7], limit=r[8], total=r[9],
+                     versions=json.loads(r[10]), signatures=json.loads(r[11]), started_at=r[12], ended_at=r[13],
+                     status=r[14])
+
+
+def _example_from_row(r: tuple) -> StoredExample:
+    return StoredExample(run_id=r[0], model=r[1], example_id=r[2], index=r[3], input=r[4], prompt=r[5], output=r[6],
+                         references=tuple(json.loads(r[7])), scores=json.loads(r[8]),
+                         likelihood=json.loads(r[9]) if r[9] else None, latency_s=r[10], new_tokens=r[11],
+                         error=r[12])
