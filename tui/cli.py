@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--seed", type=int, default=None)
     chat.add_argument("--stop", action="append", default=[], help="stop string (repeatable)")
     chat.add_argument("--stats", action="store_true", help="print token counts and speed to stderr")
+    from scenarios.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -72,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "chat" and args.once is not None:
             return asyncio.run(_chat_once(args))
+        if getattr(args, "handler", None) is not None:
+            return args.handler(args)
         from tui.app import LmscopeApp
 
         LmscopeApp(model=getattr(args, "chat_model", None) or args.model, device=args.device,
