@@ -111,9 +111,14 @@ def print_scores(results: dict[str, dict[str, evaluators.MetricResult]], compari
             ci = f"[{r.ci[0]:.2f}, {r.ci[1]:.2f}]" if r.ci else ""
             print(f"  {name:<18} {r.score:10.3f} {ci:<20} {r.signature}")
     for c in comparisons:
-        res = c.result
-        verdict = "significant" if res.significant() else "not significant"
-        print(f"  {c.metric}: {_short(c.system)} - {_short(c.baseline)} = {res.delta:+.3f} (p = {res.p_value:.3f}, {verdict})")
+        print(f"  {c.metric}: {_short(c.system)} - {_short(c.baseline)} = {c.result.delta:+.3f} ({_verdict(c.result)})")
+
+
+def _verdict(res: evaluators.PairedResult) -> str:
+    """``p = 0.012, significant`` — or ``identical scores`` when there is no difference to test."""
+    if res.delta == 0:
+        return "identical scores"
+    return f"p = {res.p_value:.4f}, {'significant' if res.significant() else 'not significant'}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -237,10 +242,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     model_b = args.model_b or run_b.model_names[0]
     print(f"{run_b.id} ({_short(model_b)}) vs {run_a.id} ({_short(model_a)})")
     for res in paired(store, run_a, model_a, run_b, model_b):
-        verdict = "significant" if res.significant() else "not significant"
-        better = "B better" if res.system_better else "A better" if res.delta else "equal"
+        better = (", B better" if res.system_better else ", A better") if res.significant() else ""
         print(f"  {res.metric:<10} A {res.baseline_score:9.3f}  B {res.system_score:9.3f}  delta {res.delta:+.3f}  "
-              f"p = {res.p_value:.4f}  {verdict}{', ' + better if res.significant() else ''}")
+              f"{_verdict(res)}{better}")
     return 0
 
 

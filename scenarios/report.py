@@ -58,16 +58,16 @@ def export(store: Store, run: StoredRun, fmt: str) -> str:
 
 
 def _markdown(run, scores, examples, metric_names) -> str:
+    cell = lambda t: str(t).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     lines = [f"# {run.scenario_name} — run {run.id}", "",
              f"Status: {run.status} · started {_when(run.started_at)} · models: {', '.join(run.model_names)}", "",
              "| model | metric | score | 95% CI | signature |", "|---|---|---|---|---|"]
     for model, per in scores.items():
         for name, r in per.items():
             ci = f"{r.ci[0]:.2f}–{r.ci[1]:.2f}" if r.ci else "-"
-            lines.append(f"| {model} | {name} | {r.score:.2f} | {ci} | `{r.signature}` |")
+            lines.append(f"| {cell(model)} | {name} | {r.score:.2f} | {ci} | `{cell(r.signature)}` |")
     lines += ["", "| model | id | output | references | " + " | ".join(metric_names) + " |",
               "|---|---|---|---|" + "---|" * len(metric_names)]
-    cell = lambda t: str(t).replace("|", "\\|").replace("\n", " ")  # noqa: E731
     for e in examples:
         lines.append(f"| {cell(e.model)} | {cell(e.example_id)} | {cell(e.output if not e.error else 'ERROR: ' + e.error)} | "
                      f"{cell(' / '.join(e.references))} | " + " | ".join(f"{e.scores.get(m, '')}" for m in metric_names) + " |")
