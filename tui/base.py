@@ -1,0 +1,37 @@
+"""What every lmscope screen can rely on: the app's engine, results store and current model.
+
+Screens reach these as ``self.app.engine``, ``self.app.store`` and ``self.app.model_name``
+(attributes down); they report back with the messages in :mod:`tui.messages` (messages up).
+"""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.reactive import reactive
+
+from engine import Engine, EngineConfig, LmscopeError
+from scenarios.store import Store
+
+
+class LmscopeAppBase(App):
+    """Holds the shared engine, store and selected model; shows errors without crashing."""
+
+    model_name: reactive[str] = reactive("default")
+
+    def __init__(self, model: str = "default", *, engine: Engine | None = None, store: Store | None = None,
+                 device: str | None = None, dtype: str | None = None, threads: int | None = None) -> None:
+        super().__init__()
+        self.engine = engine or Engine(EngineConfig(threads=threads, device=device, dtype=dtype))
+        self.store = store or Store()
+        self.set_reactive(LmscopeAppBase.model_name, model)
+
+    def show_error(self, error: Exception) -> None:
+        """A notification with the error's message and hint; the app keeps running."""
+        if isinstance(error, LmscopeError):
+            text = error.message + (f"\n{error.hint}" if error.hint else "")
+        else:
+            text = f"{type(error).__name__}: {error}"
+        self.notify(text, title="error", severity="error", timeout=10)
+
+    async def on_unmount(self) -> None:
+        await self.engine.aclose()
