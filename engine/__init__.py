@@ -46,3 +46,7 @@ __all__ = [
     "ModelNotFoundError", "ModelSpec", "OutOfMemoryError", "PerplexityResult", "StreamEvent",
     "Text2TextRequest", "TokenDelta", "TokenLogprob", "UnsupportedModelError", "Usage",
 ]
+
+from engine.errors import MalformedStreamError, RemoteServerError, ServerUnreachableError  # noqa: E402
+
+__all__ += ["MalformedStreamError", "RemoteServerError", "ServerUnreachableError"]

@@ -58,3 +58,15 @@ class GenerationStalledError(LmscopeError):
 
 class EngineClosedError(LmscopeError):
     """The engine was closed; create a new one."""
+
+
+class RemoteServerError(LmscopeError):
+    """An OpenAI-compatible server answered with an error, or broke the protocol."""
+
+
+class ServerUnreachableError(RemoteServerError):
+    """The server could not be reached (refused, down, or the connection was lost)."""
+
+
+class MalformedStreamError(RemoteServerError):
+    """The server's event stream could not be parsed (not server-sent events of JSON objects)."""

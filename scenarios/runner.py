@@ -196,12 +196,16 @@ class ScenarioRun:
                          queue: asyncio.Queue, total: int) -> None:
         name = state.info.name
         size = self.batch_size or getattr(await self.engine.backend(name), "batch_size", 8)
-        for batch in _chunks(pending, size):
+        # Batches of similar prompt length waste less compute on padding, as the engine's own
+        # batching does; the order examples finish in does not matter (they carry their index).
+        planned = sorted(((build_request(scenario, state.info, e, draw_shots(scenario, pool, e)), e) for e in pending),
+                         key=lambda pair: -_prompt_length(pair[0]))
+        for chunk in _chunks(planned, size):
             if self._cancelled:
                 return
+            requests, batch = [r for r, _ in chunk], [e for _, e in chunk]
             for example in batch:
                 queue.put_nowait(ExampleStarted(self.run_id, name, example.id, example.index))
-            requests = [build_request(scenario, state.info, e, draw_shots(scenario, pool, e)) for e in batch]
             by_request = {r.request_id: e for r, e in zip(requests, batch)}
             self._inflight.update(by_request)
             results, likelihoods, error = [None] * len(batch), [None] * len(batch), None
@@ -283,9 +287,15 @@ class ScenarioRun:
         return tuple(comparisons)
 
 
-def _chunks(items: list[Example], size: int):
+def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+def _prompt_length(request) -> int:
+    if hasattr(request, "messages"):
+        return sum(len(m.content) for m in request.messages)
+    return len(getattr(request, "prompt", None) or getattr(request, "text", ""))
 
 
 def _prompt_text(request, result) -> str:

@@ -1,0 +1,442 @@
+"""The remote backend: a model served by an OpenAI-compatible server (vLLM, transformers serve,
+llama.cpp, ...), driven over HTTP with httpx.
+
+Single requests stream (server-sent events); batches without a delta callback go as plain
+requests, at most ``max_concurrency`` in flight. The API key is read from the environment
+when connecting and lives only in the HTTP client's headers: never in :class:`ModelInfo`,
+results, errors or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import random
+import threading
+import time
+from contextlib import suppress
+from typing import Awaitable, Sequence
+
+import httpx
+
+from engine.backend import Emit, ModelBackend
+from engine.endpoints import RemoteEndpoint, parse_remote_spec
+from engine.errors import (
+    ContextLengthError,
+    GenerationStalledError,
+    InvalidRequestError,
+    LmscopeError,
+    ModelNotFoundError,
+    RemoteServerError,
+    ServerUnreachableError,
+    UnsupportedModelError,
+)
+from engine.openai_protocol import Assembler, build_payload, route
+from engine.remote_scoring import (
+    PromptToken,
+    ScoreMode,
+    loglikelihood_result,
+    perplexity_result,
+    prompt_tokens,
+    scoring_payload,
+)
+from engine.spec import ModelSpec
+from engine.sse import SSEParser, decode_event, error_message
+from engine.types import GenerationRequest, GenerationResult, LoglikelihoodResult, ModelInfo, PerplexityResult
+
+log = logging.getLogger(__name__)
+CANCEL_POLL_S = 0.05
+_RETRY_STATUS = (429, 503)
+_NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
+                  httpx.WriteError)
+
+
+async def open_remote(spec: ModelSpec) -> ModelBackend:
+    """Connect to the server ``spec`` names (``openai:MODEL@URL`` or ``openai:ENDPOINT``).
+
+    Raises:
+        InvalidRequestError: malformed spec or config file.
+        ModelNotFoundError: unknown endpoint name.
+        ServerUnreachableError: the server cannot be reached (after the configured retries).
+        RemoteServerError: the server refused the connection check (e.g. a bad API key).
+    """
+    backend = OpenAIBackend(spec.name, parse_remote_spec(spec.text))
+    try:
+        await backend.connect()
+    except BaseException:
+        await backend.aclose()
+        raise
+    return backend
+
+
+class OpenAIBackend(ModelBackend):
+    """One model on an OpenAI-compatible server.
+
+    ``supports_logprobs`` and ``supports_loglikelihood`` start True and turn False (on this
+    instance) once the server is seen to ignore the request for them.
+    """
+
+    supports_fill_mask = False
+
+    def __init__(self, name: str, endpoint: RemoteEndpoint) -> None:
+        super().__init__()
+        self.endpoint = endpoint
+        self.supports_logprobs = True
+        self.supports_loglikelihood = True
+        self.served_models: list[str] = []
+        self._score_mode: ScoreMode | None = None
+        self._slots = asyncio.Semaphore(endpoint.max_concurrency)
+        key = endpoint.api_key()
+        self._secret = key
+        self._client = httpx.AsyncClient(
+            base_url=endpoint.base_url + "/",
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+            timeout=httpx.Timeout(endpoint.request_timeout_s, connect=endpoint.connect_timeout_s),
+            limits=httpx.Limits(max_connections=endpoint.max_concurrency + 4,
+                                max_keepalive_connections=endpoint.max_concurrency),
+        )
+        self.info = ModelInfo(
+            name=name, source=f"{endpoint.model} at {endpoint.base_url}", kind="causal",
+            device=f"remote:{endpoint.host}", dtype="unknown", context_length=None, num_parameters=0,
+            memory_bytes=0, has_chat_template=True, load_time_s=0.0,
+        )
+
+    # ------------------------------------------------------------------------ connecting
+    async def connect(self) -> None:
+        """Check the server answers and learn what it serves (``GET /models``).
+
+        A server without ``/models`` is accepted; a wrong model name is reported by the first
+        request (servers that load models on demand do not list them all).
+
+        Raises:
+            ServerUnreachableError, RemoteServerError (bad API key, server error).
+        """
+        started = time.perf_counter()
+        response = await self._send("GET", "models", None, self.endpoint.connect_timeout_s)
+        try:
+            body = json.loads(await response.aread())
+        except (ValueError, httpx.HTTPError):
+            body = None
+        finally:
+            await response.aclose()
+        entries = body.get("data") if isinstance(body, dict) else None
+        context = None
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+                self.served_models.append(entry["id"])
+                if entry["id"] == self.endpoint.model and isinstance(entry.get("max_model_len"), int):
+                    context = entry["max_model_len"]  # vLLM
+        if self.served_models and self.endpoint.model not in self.served_models:
+            log.warning("%s does not list %r among its models (%s)", self.endpoint.base_url,
+                        self.endpoint.model, ", ".join(self.served_models[:10]))
+        self.info = dataclasses.replace(self.info, context_length=context, load_time_s=time.perf_counter() - started)
+
+    # ------------------------------------------------------------------------------ HTTP
+    async def _send(self, method: str, path: str, payload: dict | None, read_timeout_s: float) -> httpx.Response:
+        """Send a request, retrying connection failures and 429/503 with exponential backoff.
+
+        Returns an open response with a 2xx status (the caller closes it).
+        """
+        ep = self.endpoint
+        timeout = httpx.Timeout(read_timeout_s, connect=ep.connect_timeout_s)
+        for attempt in range(ep.max_retries + 1):
+            delay = ep.backoff_s * 2 ** attempt * (1 + random.random() / 4)
+            try:
+                request = self._client.build_request(method, path, json=payload, timeout=timeout)
+                response = await self._client.send(request, stream=True)
+            except _NOT_CONNECTED as exc:
+                if attempt == ep.max_retries:
+                    raise ServerUnreachableError(
+                        f"cannot reach the server at {ep.base_url}: {self._describe(exc)}",
+                        hint="is it running? start one with `vllm serve MODEL` or `transformers serve FOLDER`",
+                    ) from None
+                log.info("server at %s not reachable (%s); retrying in %.2f s", ep.base_url, self._describe(exc), delay)
+                await asyncio.sleep(delay)
+                continue
+            except httpx.TimeoutException:
+                raise GenerationStalledError(f"the server at {ep.base_url} did not answer within {read_timeout_s:g} s",
+                                             hint="it may be overloaded; raise the endpoint's timeouts") from None
+            if response.status_code < 400:
+                return response
+            body = await self._read_quietly(response)
+            if response.status_code in _RETRY_STATUS and attempt < ep.max_retries:
+                delay = max(delay, min(_retry_after(response), 30.0))
+                log.info("server at %s answered %d; retrying in %.2f s", ep.base_url, response.status_code, delay)
+                await asyncio.sleep(delay)
+                continue
+            raise self._http_error(response.status_code, body, path)
+        raise AssertionError("unreachable")
+
+    async def _read_quietly(self, response: httpx.Response) -> bytes:
+        try:
+            return await response.aread()
+        except httpx.HTTPError:
+            return b""
+        finally:
+            await response.aclose()
+
+    def _http_error(self, status: int, raw: bytes, path: str) -> LmscopeError:
+        """The error for an HTTP error answer, with the server's own message."""
+        try:
+            message = error_message(json.loads(raw))
+        except ValueError:
+            message = error_message(raw.decode("utf-8", "replace")) or "(no message)"
+        message = self._redact(message)
+        ep, model = self.endpoint, self.endpoint.model
+        lowered = message.lower()
+        served = f"it serves: {', '.join(self.served_models[:10])}" if self.served_models else \
+            f"list its models with GET {ep.base_url}/models"
+        if status in (400, 404, 422) and model in message and ("model" in lowered or "pinned" in lowered):
+            return ModelNotFoundError(f"model {model!r} is not served at {ep.base_url}: {message}", hint=served)
+        if status == 404:
+            if "model" in lowered:
+                return ModelNotFoundError(f"model {model!r} is not served at {ep.base_url}: {message}", hint=served)
+            return RemoteServerError(f"no OpenAI-compatible API at {ep.base_url} (404 on /{path}): {message}",
+                                     hint="check the base URL; it usually ends in /v1")
+        if status in (401, 403):
+            where = f"set {ep.api_key_env}" if ep.api_key_env else "set api_key_env for this endpoint"
+            return RemoteServerError(f"the server at {ep.base_url} refused the request ({status}): {message}",
+                                     hint=f"{where} to a valid API key")
+        if status in (400, 413, 422) and ("context" in lowered or "too long" in lowered or "maximum" in lowered):
+            return ContextLengthError(f"the server at {ep.base_url} rejected the prompt's length: {message}",
+                                      hint="shorten the prompt or lower max_new_tokens")
+        if 400 <= status < 500:
+            return InvalidRequestError(f"the server at {ep.base_url} rejected the request ({status}): {message}")
+        return RemoteServerError(f"the server at {ep.base_url} failed ({status}): {message}")
+
+    def _describe(self, exc: Exception) -> str:
+        return self._redact(str(exc) or type(exc).__name__)
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self._secret, "***") if self._secret else text
+
+    # ------------------------------------------------------------------------ generation
+    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[threading.Event],
+                       emit: Emit | None) -> list[GenerationResult]:
+        """Run ``requests`` on the server, at most ``max_concurrency`` in flight; results in order.
+
+        A single request, or any request when ``emit`` is given, streams; the rest are plain
+        requests. The first failure cancels the others and is raised.
+
+        Raises:
+            ServerUnreachableError, GenerationStalledError, ModelNotFoundError, ContextLengthError,
+            InvalidRequestError, MalformedStreamError, RemoteServerError.
+        """
+        stream = emit is not None or len(requests) == 1
+        self.active += 1
+        try:
+            tasks = [asyncio.ensure_future(self._one(r, c, emit, stream)) for r, c in zip(requests, cancels)]
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            finally:
+                pending = [task for task in tasks if not task.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.gather(*pending, return_exceptions=True)
+            for task in tasks:
+                if not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+            return [task.result() for task in tasks]
+        finally:
+            self.active -= 1
+
+    async def _one(self, request: GenerationRequest, cancel: threading.Event, emit: Emit | None,
+                   stream: bool) -> GenerationResult:
+        params = request.params
+        seed = params.seed if params.seed is not None or not params.do_sample else random.randrange(2**31)
+        asm = Assembler(request, self.info.name, self.info.device, seed)
+        async with self._slots:
+            if cancel.is_set():
+                asm.cancel()
+                return asm.result()
+            asm.started = time.perf_counter()
+            payload = build_payload(request, self.endpoint.model, stream, seed)
+            work = self._stream(payload, route(request), asm, cancel, emit) if stream else \
+                self._complete(payload, route(request), asm)
+            if await _cancellable(work, cancel):
+                asm.cancel()
+        if params.logprobs and asm.chunks and not asm.logprobs:
+            self.supports_logprobs = False
+        return asm.result()
+
+    async def _stream(self, payload: dict, path: str, asm: Assembler, cancel: threading.Event,
+                      emit: Emit | None) -> None:
+        stall = self.endpoint.stall_timeout_s
+        response = await self._send("POST", path, payload, stall)
+        parser = SSEParser()
+        try:
+            async for chunk in response.aiter_bytes():
+                if self._absorb(parser.feed(chunk), asm, emit) or cancel.is_set():
+                    break
+            else:
+                self._absorb(parser.close(), asm, emit)
+        except httpx.TimeoutException:
+            raise GenerationStalledError(f"the server at {self.endpoint.base_url} sent nothing for {stall:g} s",
+                                         hint="it may be overloaded; the request was abandoned") from None
+        except httpx.HTTPError as exc:
+            raise ServerUnreachableError(
+                f"lost the connection to {self.endpoint.base_url} mid-answer: {self._describe(exc)}",
+                hint="the server may have stopped; run the request again once it is back") from None
+        finally:
+            await response.aclose()
+        if not asm.done and not cancel.is_set():
+            raise RemoteServerError(f"the server at {self.endpoint.base_url} ended the stream before the answer was "
+                                    "complete (no finish_reason)")
+
+    def _absorb(self, events, asm: Assembler, emit: Emit | None) -> bool:
+        """Feed parsed events to ``asm``; return True once the answer is complete."""
+        for event in events:
+            obj = decode_event(event)
+            if obj is None:  # [DONE]
+                return True
+            delta = asm.add_chunk(obj)
+            if delta is not None and emit is not None:
+                emit(delta)
+            # A finish_reason may be followed by a usage-only chunk, so read on until the stream ends.
+            if asm.finish_reason == "stop_string":
+                return True
+        return False
+
+    async def _complete(self, payload: dict, path: str, asm: Assembler) -> None:
+        timeout = self.endpoint.request_timeout_s
+        response = await self._send("POST", path, payload, timeout)
+        try:
+            raw = await response.aread()
+        except httpx.TimeoutException:
+            raise GenerationStalledError(f"the server at {self.endpoint.base_url} did not finish within {timeout:g} s",
+                                         hint="raise the endpoint's request_timeout_s") from None
+        except httpx.HTTPError as exc:
+            raise ServerUnreachableError(
+                f"lost the connection to {self.endpoint.base_url} mid-answer: {self._describe(exc)}",
+                hint="the server may have stopped; run the request again once it is back") from None
+        finally:
+            await response.aclose()
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            raise RemoteServerError(f"the server at {self.endpoint.base_url} answered with something that is not JSON",
+                                    hint="is the URL an OpenAI-compatible API (it usually ends in /v1)?") from None
+        asm.add_response(obj if isinstance(obj, dict) else {})
+
+    # --------------------------------------------------------------------------- scoring
+    async def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodResult]:
+        """log P(continuation | context) from the server's prompt log-probabilities.
+
+        Context and continuation are sent as one prompt; the continuation's tokens are those
+        covering its characters (trailing spaces of the context move to the continuation, as
+        the local backend does).
+
+        Raises:
+            UnsupportedModelError: the server returns no prompt log-probabilities.
+            InvalidRequestError: an empty continuation, or an empty context the server cannot score.
+        """
+        jobs = []
+        for context, cont in pairs:
+            if not cont:
+                raise InvalidRequestError("log-likelihood needs a non-empty continuation")
+            jobs.append((context + cont, len(context.rstrip())))
+        scored = await self._score_all([prompt for prompt, _ in jobs], "log-likelihoods")
+        return [loglikelihood_result(tokens, prompt, boundary) for tokens, (prompt, boundary) in zip(scored, jobs)]
+
+    async def perplexity(self, texts: Sequence[str], max_length: int | None,
+                         stride: int | None) -> list[PerplexityResult]:
+        """Perplexity of each text in one server-side window (``max_length`` / ``stride`` are not
+        applied: the server's own context limit applies and an over-long text is an error).
+
+        Raises:
+            UnsupportedModelError: the server returns no prompt log-probabilities.
+            InvalidRequestError: an empty text.
+        """
+        for index, text in enumerate(texts):
+            if not text.strip():
+                raise InvalidRequestError(f"text {index} is empty; perplexity needs at least one token")
+        scored = await self._score_all(list(texts), "perplexity")
+        return [perplexity_result(tokens, text, self.endpoint.host) for tokens, text in zip(scored, texts)]
+
+    async def _score_all(self, prompts: list[str], what: str) -> list[list[PromptToken]]:
+        if not self.supports_loglikelihood:
+            raise self._no_scores(what)
+        self.active += 1
+        try:
+            if self._score_mode is None:  # find out once what this server offers
+                first = await self._detect_score_mode(prompts[0], what)
+                rest = await asyncio.gather(*(self._score(p, what) for p in prompts[1:]))
+                return [first, *rest]
+            return list(await asyncio.gather(*(self._score(p, what) for p in prompts)))
+        finally:
+            self.active -= 1
+
+    async def _detect_score_mode(self, prompt: str, what: str) -> list[PromptToken]:
+        for mode in ("echo", "prompt_logprobs"):
+            try:
+                tokens = await self._score_request(prompt, mode)
+            except (InvalidRequestError, ContextLengthError) as exc:
+                if mode == "prompt_logprobs":  # a server that rejects vLLM's extra field
+                    log.info("server rejected prompt_logprobs: %s", exc)
+                    break
+                raise
+            if tokens is not None:
+                self._score_mode = mode
+                return tokens
+        self.supports_loglikelihood = False
+        raise self._no_scores(what)
+
+    async def _score(self, prompt: str, what: str) -> list[PromptToken]:
+        tokens = await self._score_request(prompt, self._score_mode or "echo")
+        if tokens is None:
+            raise self._no_scores(what)
+        return tokens
+
+    async def _score_request(self, prompt: str, mode: ScoreMode) -> list[PromptToken] | None:
+        async with self._slots:
+            response = await self._send("POST", "completions", scoring_payload(self.endpoint.model, prompt, mode),
+                                        self.endpoint.request_timeout_s)
+            raw = await self._read_quietly(response)
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            return None
+        return prompt_tokens(obj, prompt) if isinstance(obj, dict) else None
+
+    def _no_scores(self, what: str) -> UnsupportedModelError:
+        return UnsupportedModelError(
+            f"{what} are not supported by this backend: the server at {self.endpoint.base_url} returns no prompt "
+            "log-probabilities (it ignores echo/logprobs)",
+            hint="serve the model with vLLM, which returns them, or score it as a local model")
+
+    # ------------------------------------------------------------------------- lifecycle
+    async def aclose(self) -> None:
+        """Close the HTTP connections (requests still running fail)."""
+        await self._client.aclose()
+
+
+async def _cancellable(work: Awaitable[None], cancel: threading.Event) -> bool:
+    """Run ``work`` until it ends or ``cancel`` is set (then cancel it, closing its stream).
+
+    Returns whether it was cancelled. Cancelling the caller cancels ``work`` too.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            if cancel.is_set():
+                task.cancel()
+                # What fails while the stream is torn down no longer matters to the caller.
+                with suppress(asyncio.CancelledError, LmscopeError, httpx.HTTPError):
+                    await task
+                return True
+            await asyncio.wait({task}, timeout=CANCEL_POLL_S)
+        task.result()
+        return cancel.is_set()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "0")))
+    except ValueError:
+        return 0.0
