@@ -1,14 +1,26 @@
-"""The chat screen driven through Textual's pilot, on the real engine and a tiny model."""
+"""The whole app: modes, help, model picker, and what crosses screens (probe, promote)."""
 
 from __future__ import annotations
 
-from textual.widgets import Input, Markdown, Static
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
 
 from engine import Engine, EngineConfig
+from scenarios.store import Store
+from tests.tui.scripted_engine import ScriptedEngine
 from tui.app import LmscopeApp
+from tui.screens.chat import ChatScreen
+from tui.screens.compare import CompareScreen
+from tui.screens.help import HelpScreen
+from tui.screens.model_picker import ModelPickerScreen
+from tui.screens.probe import ProbeScreen
+from tui.screens.promote import PromoteCaseScreen
+from tui.screens.run import RunScreen
 
 
-async def _wait_for(pilot, condition, steps: int = 400) -> None:
+async def wait_for(pilot, condition, steps: int = 500) -> None:
     for _ in range(steps):
         if condition():
             return
@@ -16,40 +28,59 @@ async def _wait_for(pilot, condition, steps: int = 400) -> None:
     raise AssertionError("condition not reached")
 
 
-async def test_typed_message_streams_an_answer(tiny_causal):
-    app = LmscopeApp(model=tiny_causal, engine=Engine(EngineConfig(threads=1)))
-    async with app.run_test() as pilot:
-        prompt = app.query_one("#prompt", Input)
-        await _wait_for(pilot, lambda: not prompt.disabled)
-        assert "causal" in str(app.query_one("#status", Static).render())
-        prompt.value = "What is the capital of France?"
-        await pilot.press("enter")
-        await _wait_for(pilot, lambda: len(app.history) == 2)
-        answer = app.query_one(".assistant", Markdown)
-        assert app.history[1].role == "assistant" and app.history[1].content
-        assert "tok/s" in str(app.query_one("#status", Static).render())
-        assert answer.source.strip() == app.history[1].content.strip()
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "r.sqlite")
 
 
-async def test_missing_model_shows_the_error_and_keeps_running(tmp_path):
-    app = LmscopeApp(model=str(tmp_path / "nope.gguf"), engine=Engine(EngineConfig(threads=1)))
-    async with app.run_test() as pilot:
-        status = app.query_one("#status", Static)
-        await _wait_for(pilot, lambda: "error" in str(status.render()))
-        assert "not found" in str(status.render()) and app.is_running
-
-
-async def test_escape_stops_the_answer_and_keeps_what_was_produced(tiny_causal_long):
-    app = LmscopeApp(model=tiny_causal_long, engine=Engine(EngineConfig(threads=1)))
-    async with app.run_test() as pilot:
-        prompt = app.query_one("#prompt", Input)
-        await _wait_for(pilot, lambda: not prompt.disabled)
-        app.max_new_tokens = 2000
-        prompt.value = "Tell me a long story."
-        await prompt.action_submit()
-        await _wait_for(pilot, lambda: app._request_id is not None and bool(app.query_one(".assistant", Markdown).source))
+async def test_function_keys_switch_between_the_four_screens(tiny_causal, store):
+    app = LmscopeApp(model=tiny_causal, engine=Engine(EngineConfig(threads=1)), store=store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert isinstance(app.screen, ChatScreen)
+        for key, screen_type in [("f3", RunScreen), ("f4", CompareScreen), ("f5", ProbeScreen), ("f2", ChatScreen)]:
+            await pilot.press(key)
+            await wait_for(pilot, lambda: isinstance(app.screen, screen_type))
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        listed = " ".join(str(group) for group in app.screen.groups)
+        assert "Load model" in listed and "Compare" in listed
         await pilot.press("escape")
-        await _wait_for(pilot, lambda: app._request_id is None)
-        assert "cancelled" in str(app.query_one("#status", Static).render())
-        assert len(app.history) == 2 and app.history[1].content
-        assert app.query_one(".assistant", Markdown).source.strip() == app.history[1].content.strip()
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPickerScreen))
+
+
+async def test_a_chat_answer_opens_in_the_probe_and_can_become_a_case(tiny_causal, store):
+    app = LmscopeApp(model=tiny_causal, engine=Engine(EngineConfig(threads=1)), store=store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = app.screen
+        await wait_for(pilot, lambda: chat.model_info is not None)
+        chat.query_one("#chat-input", Input).value = "What is the capital of France?"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: not chat.generating and len(chat.messages) == 2)
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProbeScreen))
+        assert app.screen.result is not None and app.screen.result.logprobs
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatScreen))
+        await pilot.press("f6")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromoteCaseScreen))
+
+
+async def test_a_model_that_cannot_load_is_reported_and_the_app_keeps_running(tmp_path, store):
+    app = LmscopeApp(model=str(tmp_path / "missing.gguf"), engine=Engine(EngineConfig(threads=1)), store=store)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: any("not found" in n.message for n in app._notifications))
+        assert app.is_running
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunScreen))
+
+
+def test_app_snapshot(snap_compare, tmp_path):
+    app = LmscopeApp(model="default", engine=ScriptedEngine(), store=Store(tmp_path / "r.sqlite"))
+
+    async def settle(pilot) -> None:
+        await pilot.pause(0.2)
+        app.clear_notifications()
+        await pilot.pause(0.1)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)

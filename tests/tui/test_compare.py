@@ -1,0 +1,203 @@
+"""The compare screen through Textual's pilot: real engine on tiny models (a snapshot uses the script)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Markdown, Static
+
+import evaluators
+from engine import GenerationParams
+from scenarios.rescoring import corpus_scores, paired
+from scenarios.runner import ScenarioRun
+from scenarios.scenario import load_scenario
+from scenarios.store import Store
+from tests.tui.scripted_engine import ScriptedEngine
+from tui.base import LmscopeAppBase
+from tui.screens.compare import CompareScreen
+from tui.widgets.compare_pane import ComparePane
+
+REFERENCE = "The capital of France is Paris."
+
+
+def host(screen: CompareScreen, engine, store: Store, model: str = "default") -> LmscopeAppBase:
+    class Host(LmscopeAppBase):
+        def on_mount(self) -> None:
+            self.push_screen(screen)
+
+    return Host(model, engine=engine, store=store)
+
+
+async def wait_for(pilot, condition, steps: int = 400) -> None:
+    for _ in range(steps):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached")
+
+
+def stats(pane: ComparePane) -> str:
+    return str(pane.query_one(".pane-stats", Static).render())
+
+
+def shown(pane: ComparePane) -> str:
+    return pane.query_one(".pane-answer", Markdown).source
+
+
+async def test_one_prompt_streams_to_both_models_with_stats_and_exact_live_scores(engine, tiny_causal, tiny_causal_b,
+                                                                                  tmp_path):
+    screen = CompareScreen(f"{tiny_causal}, {tiny_causal_b}", params=GenerationParams(max_new_tokens=24))
+    app = host(screen, engine, Store(tmp_path / "r.sqlite"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(screen.panes) == 2)
+        a, b = screen.panes
+        assert (a.spec, b.spec) == (tiny_causal, tiny_causal_b)
+        await wait_for(pilot, lambda: a.region.width > 0 and b.region.width > 0)
+        assert a.region.y == b.region.y and a.region.x < b.region.x  # wide: side by side
+        screen.query_one("#reference", Input).value = REFERENCE
+        screen.query_one("#prompt", Input).value = "What is the capital of France?"
+        await wait_for(pilot, lambda: screen.query_one("#prompt", Input).has_focus)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: all(p.result is not None and not p.streaming for p in (a, b)))
+        for pane in (a, b):
+            assert pane.text and pane.text == pane.result.text
+            assert pane.tokens == pane.result.usage.new_tokens  # every token arrived as a delta
+            assert shown(pane).strip() == pane.text.strip()
+            line = stats(pane)
+            assert f"{pane.result.usage.new_tokens} tok" in line and "TTFT" in line and "tok/s" in line
+            assert f"{pane.result.usage.device}/{pane.result.usage.dtype}" in line
+            for name, display in (("chrf", "chrF"), ("rougeL", "ROUGE-L")):
+                expected = evaluators.get(name).score_example(pane.text, [REFERENCE]).score
+                assert pane.scores[display] == pytest.approx(expected, abs=1e-12)
+                assert f"{display} {expected:.1f}" in line
+        assert a.text != b.text  # two different models
+
+        # Narrow terminal: the panes stack.
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: a.region.x == b.region.x and b.region.y > a.region.y)
+        assert a.region.height >= 4 and b.region.bottom <= 24
+
+
+async def test_escape_stops_every_pane_and_keeps_the_text(engine, tiny_causal_long, tmp_path):
+    # The same model under two spec strings: two backends, two concurrent streams.
+    specs = f"{tiny_causal_long}, {tiny_causal_long}/"
+    screen = CompareScreen(specs, params=GenerationParams(max_new_tokens=2000))
+    app = host(screen, engine, Store(tmp_path / "r.sqlite"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(screen.panes) == 2)
+        screen.query_one("#reference", Input).value = REFERENCE
+        screen.query_one("#prompt", Input).value = "Tell me a long story."
+        await wait_for(pilot, lambda: screen.query_one("#prompt", Input).has_focus)
+        await pilot.press("enter")
+        # Scores arrive while the answers are still streaming (live scoring).
+        await wait_for(pilot, lambda: all(p.streaming and p.scores and shown(p) for p in screen.panes))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not any(p.streaming for p in screen.panes))
+        for pane in screen.panes:
+            assert pane.result is not None and pane.result.finish_reason == "cancelled"
+            assert 0 < pane.result.usage.new_tokens < 2000
+            assert "cancelled" in stats(pane)
+            assert pane.text and shown(pane).strip() == pane.text.strip()
+            assert pane.scores["chrF"] == evaluators.get("chrf").score_example(pane.text, [REFERENCE]).score
+
+
+async def test_a_model_that_fails_to_load_is_reported_and_the_rest_load(engine, tiny_causal, tmp_path):
+    screen = CompareScreen(f"{tiny_causal}, {tmp_path / 'missing.gguf'}")
+    app = host(screen, engine, Store(tmp_path / "r.sqlite"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        status = screen.query_one("#chat-status", Static)
+        await wait_for(pilot, lambda: "loaded" in str(status.render()))
+        assert len(screen.panes) == 1 and "1 of 2 models loaded" in str(status.render())
+        assert any("not found" in n.message for n in app._notifications)
+        assert app.is_running
+
+
+def write_scenario(folder: Path) -> Path:
+    rows = [{"id": f"s{i}", "en": f"The house number {i} is small.", "de": [f"Das Haus Nummer {i} ist klein."]}
+            for i in range(6)]
+    (folder / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    path = folder / "translate.yaml"
+    path.write_text("name: tiny-translate\ntask: translation\nsource_lang: en\ntarget_lang: de\n"
+                    "data: {path: data.jsonl}\nfields: {id: id, input: en, references: de}\n"
+                    "generation: {max_new_tokens: 8}\nmetrics: [chrf, bleu]\n", encoding="utf-8")
+    return path
+
+
+def expected_verdict(result, a: str = "A", b: str = "B") -> str:
+    if result.delta != 0 and result.p_value < 0.05:
+        better, worse = (b, a) if (result.delta > 0) == result.higher_is_better else (a, b)
+        return f"{better} > {worse} on {result.metric}, p = {result.p_value:.2g}"
+    return f"no significant difference on {result.metric} (p = {result.p_value:.2g})"
+
+
+async def test_scenario_mode_shows_scores_verdicts_and_the_examples_that_differ(engine, tiny_causal, tiny_causal_b,
+                                                                               tmp_path):
+    store = Store(tmp_path / "r.sqlite")
+    scenario = load_scenario(write_scenario(tmp_path))
+    run_id = None
+    async for event in ScenarioRun(scenario, [tiny_causal, tiny_causal_b], engine, store, n_bootstrap=100):
+        run_id = event.run_id
+    run = store.run(run_id)
+    assert run.status == "finished"
+    # Make model B agree with model A on one example, so the table must leave it out.
+    rows_a = {r.example_id: r for r in store.examples(run_id, tiny_causal)}
+    same = store.examples(run_id, tiny_causal_b)[2]
+    store.record_example(dataclasses.replace(same, output=rows_a[same.example_id].output,
+                                             scores=rows_a[same.example_id].scores))
+    rows_b = {r.example_id: r for r in store.examples(run_id, tiny_causal_b)}
+    differing = {i for i in rows_a if rows_a[i].output != rows_b[i].output}
+    assert same.example_id not in differing
+
+    screen = CompareScreen(mode="scenario")  # no run id: the latest run with two models
+    app = host(screen, engine, store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: screen.comparison is not None)
+        assert screen.query_one("#run-id", Input).value == run_id
+
+        # Corpus scores side by side, the same numbers as the store's rescoring.
+        scores = corpus_scores(store, run)
+        table = screen.query_one("#scores", DataTable)
+        for metric in ("chrf", "bleu"):
+            for model in (tiny_causal, tiny_causal_b):
+                assert str(table.get_cell(metric, model)).startswith(f"{scores[model][metric].score:.2f}")
+
+        # The paired verdicts, as "B > A on chrF, p = ..." or "no significant difference on BLEU (p = ...)".
+        expected = [expected_verdict(r) for r in paired(store, run, tiny_causal, run, tiny_causal_b)]
+        assert [r.metric for r in paired(store, run, tiny_causal, run, tiny_causal_b)] == ["chrF", "BLEU"]
+        assert screen.verdict_lines() == expected
+        assert str(screen.query_one("#verdicts", Static).render()) == "\n".join(expected)
+
+        # Exactly the examples whose outputs differ, sorted by score difference (B − A on chrF).
+        ids = screen.differing_example_ids()
+        assert set(ids) == differing and len(ids) == len(differing)
+        deltas = [rows_b[i].scores["chrf"] - rows_a[i].scores["chrf"] for i in ids]
+        assert deltas == sorted(deltas, reverse=True)
+        diffs = screen.query_one("#diffs", DataTable)
+        diffs.focus()
+        await pilot.press("s")
+        ids_up = screen.differing_example_ids()
+        assert [rows_b[i].scores["chrf"] - rows_a[i].scores["chrf"] for i in ids_up] == sorted(deltas)
+        await pilot.press("m")  # per-example scores of the next metric
+        await wait_for(pilot, lambda: "Δ BLEU" in str(screen.query_one("#diff-title", Static).render()))
+        assert set(screen.differing_example_ids()) == differing
+
+
+def test_compare_snapshot_80x24(snap_compare, tmp_path):
+    screen = CompareScreen("alpha, beta")
+    app = host(screen, ScriptedEngine(), Store(tmp_path / "r.sqlite"), model="alpha")
+
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: len(screen.panes) == 2)
+        for box in screen.query(Input):
+            box.cursor_blink = False
+        screen.query_one("#reference", Input).value = REFERENCE
+        screen.query_one("#prompt", Input).value = "What is the capital of France?"
+        await wait_for(pilot, lambda: screen.query_one("#prompt", Input).has_focus)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: all(p.result is not None and not p.streaming for p in screen.panes))
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

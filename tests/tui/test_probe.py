@@ -1,0 +1,185 @@
+"""The probing screen through the real engine on tiny models, plus snapshots with the scripted engine."""
+
+from __future__ import annotations
+
+import math
+
+from rich.cells import cell_len
+
+from textual.widgets import Input, Static, TabbedContent, TextArea
+
+from engine import CompletionRequest, FillMaskRequest, GenerationParams
+from scenarios.store import Store
+from tests.tui.scripted_engine import ScriptedEngine
+from tui.base import LmscopeAppBase
+from tui.screens.probe import ProbeScreen
+from tui.widgets.token_view import TokenText, TokenView, display_token, format_probability
+
+
+class Host(LmscopeAppBase):
+    def __init__(self, screen_factory=ProbeScreen, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._factory = screen_factory
+
+    def on_mount(self) -> None:
+        self.push_screen(self._factory())
+
+
+async def _wait_for(pilot, condition, steps: int = 400) -> None:
+    for _ in range(steps):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached")
+
+
+def _text(widget: Static) -> str:
+    return str(widget.render())
+
+
+def _cell_indices(view: TokenView) -> list[int]:
+    """Token index of every styled cell the tokens widget renders, in order."""
+    content = view.query_one(TokenText).render()
+    return [span.style.meta["token"] for span in content.spans if "token" in span.style.meta]
+
+
+def _check_alternatives(view: TokenView, top_logprobs) -> None:
+    box = _text(view.query_one("#token-alternatives", Static))
+    assert f"{view.cursor + 1}/{view.token_count}" in box
+    for alt in top_logprobs[view.cursor]:
+        assert f"'{display_token(alt.token)}'"[:9] in box
+        assert format_probability(math.exp(alt.logprob)) in box
+
+
+async def test_surprisal_shows_a_cell_per_token_and_the_alternatives_at_the_cursor(engine, tiny_causal, tmp_path):
+    app = Host(engine=engine, store=Store(tmp_path / "r.sqlite"), model=tiny_causal)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ProbeScreen)
+        screen.max_new_tokens = 12
+        screen.query_one("#surprisal-prompt", Input).value = "Hello"
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: screen.result is not None)
+        result = screen.result
+        view = screen.query_one(TokenView)
+        assert len(result.token_ids) == len(result.logprobs) == view.token_count > 0
+        await pilot.pause()
+        assert sorted(set(_cell_indices(view))) == list(range(len(result.token_ids)))
+        assert len(result.top_logprobs[0]) == 5
+        _check_alternatives(view, result.top_logprobs)
+        assert app.focused is view
+        await pilot.press("right", "right")
+        assert view.cursor == 2
+        _check_alternatives(view, result.top_logprobs)
+        await pilot.press("end")
+        assert view.cursor == view.token_count - 1
+        _check_alternatives(view, result.top_logprobs)
+        await pilot.press("left")
+        assert view.cursor == view.token_count - 2
+        await pilot.press("home")
+        assert view.cursor == 0
+
+
+async def test_clicking_a_token_moves_the_cursor(engine, tiny_causal, tmp_path):
+    [result] = await engine.generate([CompletionRequest(
+        tiny_causal, "Once upon a time", GenerationParams(max_new_tokens=8, logprobs=True, top_logprobs=3))])
+    app = Host(lambda: ProbeScreen(result), engine=engine, store=Store(tmp_path / "r.sqlite"), model=tiny_causal)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.screen.query_one(TokenView)
+        await pilot.pause()
+        assert view.token_count == len(result.token_ids) and view.cursor == 0
+        assert app.focused is view  # opened on an answer: the arrows move over its tokens at once
+        text = view.query_one(TokenText)
+        first_line = text.lines(text.size.width)[0]
+        target, _ = first_line[-1]
+        offset = sum(cell_len(piece) for _, piece in first_line[:-1])
+        await pilot.click(TokenText, offset=(offset, 0))
+        assert view.cursor == target
+        _check_alternatives(view, result.top_logprobs)
+
+
+async def test_fill_mask_shows_predictions_or_says_the_model_is_not_masked(engine, tiny_masked, tiny_causal,
+                                                                            tmp_path):
+    app = Host(engine=engine, store=Store(tmp_path / "r.sqlite"), model=tiny_causal)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await pilot.press("f9")
+        assert screen.query_one(TabbedContent).active == "fill-mask"
+        results = screen.query_one("#mask-results", Static)
+        model_input = screen.query_one("#mask-model", Input)
+        assert model_input.value == tiny_causal  # defaults to the current model
+        screen.query_one("#mask-text", Input).value = "The capital of France is [MASK] ."
+        await pilot.press("ctrl+r")
+        await _wait_for(pilot, lambda: "Not a masked language model" in _text(results))
+        assert "masked" in _text(results) and screen.fill_mask_result is None
+        model_input.value = tiny_masked
+        await pilot.press("ctrl+r")
+        await _wait_for(pilot, lambda: screen.fill_mask_result is not None)
+        expected = await engine.fill_mask(FillMaskRequest(tiny_masked, "The capital of France is [MASK] .", 5))
+        shown = _text(results)
+        assert [p.token for p in screen.fill_mask_result.predictions[0]] == [p.token for p in expected.predictions[0]]
+        for p in expected.predictions[0]:
+            assert p.token in shown and format_probability(p.probability) in shown
+
+
+async def test_perplexity_of_pasted_text_equals_the_engine(engine, tiny_causal, tmp_path):
+    text = "The quick brown fox jumps over the lazy dog.\nIt was not amused."
+    app = Host(engine=engine, store=Store(tmp_path / "r.sqlite"), model=tiny_causal)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await pilot.press("f10")
+        screen.query_one("#ppl-text", TextArea).load_text(text)
+        await pilot.click("#ppl-run")
+        await _wait_for(pilot, lambda: screen.perplexity_result is not None)
+        [expected] = await engine.perplexity(tiny_causal, text)
+        assert screen.perplexity_result == expected
+        shown = _text(screen.query_one("#ppl-results", Static))
+        for value in (f"{expected.token_perplexity:.3f}", f"{expected.word_perplexity:.3f}",
+                      f"{expected.bits_per_byte:.4f}", expected.method):
+            assert value in shown
+
+
+async def test_escape_stops_a_long_generation_and_keeps_its_tokens(engine, tiny_causal_long, tmp_path):
+    app = Host(lambda: ProbeScreen(max_new_tokens=2000), engine=engine, store=Store(tmp_path / "r.sqlite"),
+               model=tiny_causal_long)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        screen.query_one("#surprisal-prompt", Input).value = "Tell me a story"
+        await pilot.press("enter")
+        view = screen.query_one(TokenView)
+        await _wait_for(pilot, lambda: view.token_count >= 3)
+        await pilot.press("escape")
+        await _wait_for(pilot, lambda: screen.result is not None, steps=250)
+        assert screen.result.finish_reason == "cancelled"
+        assert view.token_count == len(screen.result.token_ids) < 2000
+        assert "stopped" in _text(screen.query_one("#surprisal-status", Static))
+
+
+# ------------------------------------------------------------------ snapshots (scripted engine)
+async def _scripted_surprisal(pilot) -> None:
+    screen = pilot.app.screen
+    screen.query_one("#surprisal-prompt", Input).value = "What is the capital of France?"
+    await pilot.press("enter")
+    await _wait_for(pilot, lambda: screen.result is not None)
+    await pilot.press("right", "right", "right")
+    await pilot.pause()
+
+
+def test_probe_screen_snapshot(snap_compare, tmp_path):
+    app = Host(engine=ScriptedEngine(), store=Store(tmp_path / "r.sqlite"), model="default")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_scripted_surprisal)
+
+
+async def _scripted_perplexity(pilot) -> None:
+    screen = pilot.app.screen
+    await pilot.press("f10")
+    screen.query_one("#ppl-text", TextArea).load_text("Paris is the capital of France.")
+    await pilot.press("ctrl+r")
+    await _wait_for(pilot, lambda: screen.perplexity_result is not None)
+    screen.query_one("#ppl-text", TextArea).blur()
+    await pilot.pause()
+
+
+def test_probe_perplexity_snapshot(snap_compare, tmp_path):
+    app = Host(engine=ScriptedEngine(), store=Store(tmp_path / "r.sqlite"), model="default")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_scripted_perplexity)
