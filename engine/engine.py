@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 import threading
@@ -49,6 +50,11 @@ class EngineConfig:
     ``memory_budget_bytes``: loaded models' total weight size before the least recently used
     idle model is unloaded (default: half the RAM, or 80% of GPU memory).
     ``stall_timeout_s``: a stream that produces nothing for this long fails.
+    ``freeze_gc``: after a model loads, move every object alive into the garbage collector's
+    permanent generation (``gc.freeze``). With torch and transformers loaded the heap is so
+    large that one full collection paused the event loop for ~250 ms (measured while
+    streaming into the chat view); frozen, those pauses went away. Unloading unfreezes first
+    so the model's memory is still reclaimed.
     """
 
     threads: int | None = None
@@ -57,6 +63,7 @@ class EngineConfig:
     max_batch_size: int | None = None
     memory_budget_bytes: int | None = None
     stall_timeout_s: float = 600.0
+    freeze_gc: bool = True
 
 
 def _default_budget(device: str) -> int:
@@ -103,7 +110,13 @@ class Engine:
         backend = self._backends.pop(name, None)
         if backend is None:
             return False
+        if self.config.freeze_gc:
+            gc.unfreeze()
         await backend.aclose()
+        del backend
+        if self.config.freeze_gc:
+            gc.collect()
+            gc.freeze()
         return True
 
     async def backend(self, spec: str | ModelSpec, progress: Progress | None = None) -> ModelBackend:
@@ -140,6 +153,8 @@ class Engine:
         backend = HFBackend(loaded, self.threads, batch)
         self._backends[spec.name] = backend
         await self._evict(keep=spec.name, device=device)
+        if self.config.freeze_gc:
+            gc.freeze()
         return backend
 
     async def _evict(self, keep: str, device: str) -> None:

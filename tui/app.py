@@ -73,6 +73,7 @@ class LmscopeApp(LmscopeAppBase):
     _last_case_path: str | None = None
 
     def on_mount(self) -> None:
+        super().on_mount()
         self.load_current_model()
 
     def watch_model_name(self, name: str) -> None:

@@ -6,6 +6,8 @@ Screens reach these as ``self.app.engine``, ``self.app.store`` and ``self.app.mo
 
 from __future__ import annotations
 
+import gc
+
 from textual.app import App
 from textual.reactive import reactive
 
@@ -32,6 +34,11 @@ class LmscopeAppBase(App):
         else:
             text = f"{type(error).__name__}: {error}"
         self.notify(text, title="error", severity="error", timeout=10)
+
+    def on_mount(self) -> None:
+        # Keep full garbage collections of the import-time heap (torch, transformers, Textual)
+        # off the event loop; the engine does the same for each model it loads.
+        gc.freeze()
 
     async def on_unmount(self) -> None:
         await self.engine.aclose()

@@ -1,7 +1,7 @@
 """Streams text deltas into a Markdown widget, appending at most every ``interval`` seconds.
 
-``Markdown.get_stream`` keeps rendering linear (it appends, never re-parses the whole
-message); buffering the deltas and writing a few times a second instead of once per token cuts
+:class:`SegmentedMarkdown` keeps rendering linear (it appends to a short last segment, never
+re-parses the whole message); buffering the deltas and writing a few times a second instead of once per token cuts
 the layout passes, which is where the CPU goes at high token rates (see DESIGN.md).
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Callable
 
 from textual.timer import Timer
-from textual.widgets import Markdown
+
+from tui.widgets.segmented_markdown import SegmentedMarkdown
 
 
 class BufferedMarkdownStream:
@@ -20,10 +21,9 @@ class BufferedMarkdownStream:
     batched. Call :meth:`stop` once, when the answer ends, to flush what is left.
     """
 
-    def __init__(self, markdown: Markdown, interval: float = 0.04,
+    def __init__(self, markdown: SegmentedMarkdown, interval: float = 0.04,
                  on_flush: Callable[[], None] | None = None) -> None:
         self.markdown = markdown
-        self._stream = Markdown.get_stream(markdown)
         self._pending: list[str] = []
         self._parts: list[str] = []
         self._on_flush = on_flush
@@ -45,7 +45,7 @@ class BufferedMarkdownStream:
             return
         chunk = "".join(self._pending)
         self._pending.clear()
-        await self._stream.write(chunk)
+        await self.markdown.append(chunk)
         if self._on_flush is not None:
             self._on_flush()
 
@@ -53,4 +53,3 @@ class BufferedMarkdownStream:
         """Flush what is pending and end the stream (the widget then holds the full text)."""
         self._timer.stop()
         await self._flush()
-        await self._stream.stop()

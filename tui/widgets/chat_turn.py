@@ -6,9 +6,10 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from engine import GenerationResult
+from tui.widgets.segmented_markdown import SegmentedMarkdown
 
 
 def usage_record(result: GenerationResult, params: dict[str, Any]) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def format_usage(record: dict[str, Any]) -> str:
 
 
 class ChatTurn(Vertical):
-    """A user message and its answer. The answer streams into :attr:`answer` (one Markdown)."""
+    """A user message and its answer. The answer streams into :attr:`answer` (segmented Markdown)."""
 
     def __init__(self, user_text: str, answer_text: str = "", footer: str = "") -> None:
         super().__init__(classes="chat-turn")
@@ -44,12 +45,12 @@ class ChatTurn(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(self.user_text, classes="chat-user", markup=False)
-        yield Markdown(self._answer_text, classes="chat-answer")
+        yield SegmentedMarkdown(self._answer_text, classes="chat-answer")
         yield Static(self._footer_text, classes="chat-footer", markup=False)
 
     @property
-    def answer(self) -> Markdown:
-        return self.query_one(".chat-answer", Markdown)
+    def answer(self) -> SegmentedMarkdown:
+        return self.query_one(".chat-answer", SegmentedMarkdown)
 
     @property
     def footer(self) -> Static:

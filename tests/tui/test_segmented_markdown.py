@@ -1,0 +1,49 @@
+"""Long answers are split into Markdown segments at paragraph breaks, never inside code."""
+
+from __future__ import annotations
+
+from textual.app import App
+from textual.widgets import Markdown
+
+from tui.widgets.segmented_markdown import SegmentedMarkdown, split_point
+
+PARAGRAPH = "A sentence about lighthouses and the sea, long enough to matter. " * 4 + "\n\n"
+CODE = "```python\n" + "x = 1\n\n" * 40 + "```\n\n"
+
+
+def test_split_point_skips_blank_lines_inside_code_fences():
+    text = "intro\n\n" + CODE + "after\n\nmore"
+    cut = split_point(text, 10)
+    assert cut is not None and text[:cut].endswith(CODE + "after\n\n")
+    assert split_point("no breaks at all " * 100, 10) is None
+
+
+class Host(App):
+    def compose(self):
+        yield SegmentedMarkdown(segment_chars=300)
+
+
+async def test_streamed_text_is_kept_exactly_and_segments_stay_short():
+    app = Host()
+    document = "".join(PARAGRAPH if i % 5 else CODE for i in range(12))
+    async with app.run_test() as pilot:
+        widget = app.query_one(SegmentedMarkdown)
+        for start in range(0, len(document), 37):  # arbitrary chunking, as a stream would deliver
+            await widget.append(document[start:start + 37])
+        await pilot.pause()
+        segments = list(widget.query(Markdown))
+        assert widget.source == document
+        assert len(segments) > 5
+        for segment in segments[:-1]:
+            assert segment.source.endswith("\n\n") and segment.source.count("```") % 2 == 0
+        await widget.update(document)
+        assert widget.source == document and len(list(widget.query(Markdown))) == len(widget._segments(document))
+
+
+def test_an_endless_paragraph_is_cut_at_a_space_past_the_hard_limit():
+    text = "word " * 300
+    assert split_point(text, 100) is None  # no break: left alone below the hard limit
+    cut = split_point(text, 100, hard_limit=1000)
+    assert cut is not None and text[cut - 1] == " " and cut > 100
+    fenced = "```\n" + "code " * 300
+    assert split_point(fenced, 100, hard_limit=1000) is None  # never inside a code block
