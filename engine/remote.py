@@ -277,14 +277,17 @@ class OpenAIBackend(ModelBackend):
             raise GenerationStalledError(f"the server at {self.endpoint.base_url} sent nothing for {stall:g} s",
                                          hint="it may be overloaded; the request was abandoned") from None
         except httpx.HTTPError as exc:
-            raise ServerUnreachableError(
-                f"lost the connection to {self.endpoint.base_url} mid-answer: {self._describe(exc)}",
-                hint="the server may have stopped; run the request again once it is back") from None
+            raise self._connection_lost(exc) from None
         finally:
             await response.aclose()
         if not asm.done and not cancel.is_set():
             raise RemoteServerError(f"the server at {self.endpoint.base_url} ended the stream before the answer was "
                                     "complete (no finish_reason)")
+
+    def _connection_lost(self, exc: httpx.HTTPError) -> ServerUnreachableError:
+        return ServerUnreachableError(
+            f"lost the connection to {self.endpoint.base_url} mid-answer: {self._describe(exc)}",
+            hint="the server may have stopped; run the request again once it is back")
 
     def _absorb(self, events, asm: Assembler, emit: Emit | None) -> bool:
         """Feed parsed events to ``asm``; return True once the answer is complete."""
@@ -309,9 +312,7 @@ class OpenAIBackend(ModelBackend):
             raise GenerationStalledError(f"the server at {self.endpoint.base_url} did not finish within {timeout:g} s",
                                          hint="raise the endpoint's request_timeout_s") from None
         except httpx.HTTPError as exc:
-            raise ServerUnreachableError(
-                f"lost the connection to {self.endpoint.base_url} mid-answer: {self._describe(exc)}",
-                hint="the server may have stopped; run the request again once it is back") from None
+            raise self._connection_lost(exc) from None
         finally:
             await response.aclose()
         try:

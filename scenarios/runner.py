@@ -33,7 +33,8 @@ from scenarios.events import (
 )
 from scenarios.examples import Example, draw_shots, few_shot_pool, load_examples
 from scenarios.prompting import build_request
-from scenarios.scenario import Scenario, parse_scenario
+from scenarios.rescoring import stored_scenario
+from scenarios.scenario import Scenario
 from scenarios.store import Store, StoredExample
 
 _END = object()
@@ -106,7 +107,7 @@ class ScenarioRun:
         if self.resume:
             stored = self.store.run(self.resume)
             self.run_id = stored.id
-            scenario = parse_scenario(stored.scenario_text, _path(stored.scenario_path))
+            scenario = stored_scenario(stored)
             self.models = self.models or stored.model_names
             if self.models != stored.model_names:
                 raise ScenarioError(f"run {stored.id} was started with models {stored.model_names}; "
@@ -303,9 +304,3 @@ def _prompt_text(request, result) -> str:
         return result.prompt_text
     return getattr(request, "prompt", None) or getattr(request, "text", None) or \
         "\n".join(f"{m.role}: {m.content}" for m in getattr(request, "messages", ()))
-
-
-def _path(text: str | None):
-    from pathlib import Path
-
-    return Path(text) if text else None

@@ -21,7 +21,7 @@ async def test_perplexity_metric_pools_engine_results(engine, tiny_causal):
                [("token", "perplexity"), ("word", "word_perplexity"), ("byte", "bits_per_byte")]}
     for metric in metrics.values():
         for result in results:
-            example = metric.add(result)
+            metric.add(result)
         assert len(metric) == len(TEXTS)
     nll = sum(r.nll for r in results)
     assert metrics["token"].corpus().score == pytest.approx(math.exp(nll / sum(r.num_tokens for r in results)))

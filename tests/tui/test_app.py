@@ -10,6 +10,7 @@ from textual.widgets import Input
 from engine import Engine, EngineConfig
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
+from tests.tui.pilot_helpers import wait_for
 from tui.app import LmscopeApp
 from tui.screens.chat import ChatScreen
 from tui.screens.compare import CompareScreen
@@ -19,13 +20,6 @@ from tui.screens.probe import ProbeScreen
 from tui.screens.promote import PromoteCaseScreen
 from tui.screens.run import RunScreen
 
-
-async def wait_for(pilot, condition, steps: int = 500) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 @pytest.fixture

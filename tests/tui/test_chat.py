@@ -12,6 +12,7 @@ from textual.widgets import Input, Markdown, OptionList, TextArea
 
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
+from tests.tui.pilot_helpers import wait_for
 from tui.base import LmscopeAppBase
 from tui.messages import ProbeRequested, PromoteRequested
 from tui.screens.chat import ChatScreen
@@ -40,13 +41,6 @@ class Host(LmscopeAppBase):
     def on_probe_requested(self, message: ProbeRequested) -> None:
         self.received.append(message)
 
-
-async def wait_for(pilot, condition, steps: int = 500) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 def chat(app: Host) -> ChatScreen:

@@ -16,6 +16,7 @@ from scenarios.runner import ScenarioRun
 from scenarios.scenario import load_scenario
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
+from tests.tui.pilot_helpers import wait_for
 from tui.base import LmscopeAppBase
 from tui.screens.compare import CompareScreen
 from tui.widgets.compare_pane import ComparePane
@@ -30,13 +31,6 @@ def host(screen: CompareScreen, engine, store: Store, model: str = "default") ->
 
     return Host(model, engine=engine, store=store)
 
-
-async def wait_for(pilot, condition, steps: int = 400) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 def stats(pane: ComparePane) -> str:

@@ -11,6 +11,7 @@ from textual.widgets import Input, OptionList
 
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
+from tests.tui.pilot_helpers import wait_for
 from tui.base import LmscopeAppBase
 from tui.messages import ModelLoaded, ModelSelected
 from tui.screens.chat import ChatScreen
@@ -37,13 +38,6 @@ class Host(LmscopeAppBase):
         self.received.append(message)
         self.model_name = message.name
 
-
-async def wait_for(pilot, condition, steps: int = 500) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 def fake_hf_cache(root: Path, *repos: str) -> Path:

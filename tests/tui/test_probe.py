@@ -11,6 +11,7 @@ from textual.widgets import Input, Static, TabbedContent, TextArea
 from engine import CompletionRequest, FillMaskRequest, GenerationParams
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
+from tests.tui.pilot_helpers import wait_for as _wait_for
 from tui.base import LmscopeAppBase
 from tui.screens.probe import ProbeScreen
 from tui.widgets.token_view import TokenText, TokenView, display_token, format_probability
@@ -24,13 +25,6 @@ class Host(LmscopeAppBase):
     def on_mount(self) -> None:
         self.push_screen(self._factory())
 
-
-async def _wait_for(pilot, condition, steps: int = 400) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 def _text(widget: Static) -> str:

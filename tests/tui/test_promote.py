@@ -8,6 +8,7 @@ from engine import ChatMessage, ChatRequest, GenerationParams
 from scenarios.examples import load_examples
 from scenarios.scenario import load_scenario
 from scenarios.store import Store
+from tests.tui.pilot_helpers import wait_for as _wait_for
 from tui.base import LmscopeAppBase
 from tui.messages import CaseSaved
 from tui.screens.promote import PromoteCaseScreen
@@ -27,13 +28,6 @@ class Host(LmscopeAppBase):
     def on_case_saved(self, message: CaseSaved) -> None:
         self.saved.append(message)
 
-
-async def _wait_for(pilot, condition, steps: int = 200) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def _answer(engine, model: str, prompt: str) -> str:

@@ -16,6 +16,7 @@ from evaluators import PairedResult
 from engine import Engine, EngineConfig
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
+from tests.tui.pilot_helpers import wait_for
 from tui.base import LmscopeAppBase
 from tui.screens.example_detail import ExampleDetailScreen
 from tui.screens.run import RunScreen, parse_models
@@ -56,13 +57,6 @@ def host(tmp_path: Path, model: str, screen: RunScreen | None = None, engine=Non
     return Host(screen or RunScreen(n_bootstrap=100), model=model, engine=engine or Engine(EngineConfig(threads=1)),
                 store=Store(tmp_path / "r.sqlite"))
 
-
-async def wait_for(pilot, condition, steps: int = 1500) -> None:
-    for _ in range(steps):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def start(pilot, screen: RunScreen, path: str, models: str | None = None, limit: str = "",
