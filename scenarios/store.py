@@ -69,9 +69,13 @@ CREATE TABLE IF NOT EXISTS chat_messages (
     content TEXT NOT NULL,
     usage TEXT,                    -- JSON, for answers
     created_at REAL NOT NULL,
+    result TEXT,                   -- JSON, for finished answers: prompt and tokens (scenarios.result_record)
     PRIMARY KEY (chat_id, idx)
 );
 """
+
+# Columns added after the first release: (table, column, declaration). Older stores get them on open.
+ADDED_COLUMNS = (("chat_messages", "result", "TEXT"),)
 
 
 def default_store_path() -> Path:
@@ -132,12 +136,25 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(SCHEMA)
+            self._add_missing_columns()
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the results store {self.path}: {exc}",
                              hint="pass another path with --db or LMSCOPE_DB") from None
 
     def close(self) -> None:
         self._db.close()
+
+    def _add_missing_columns(self) -> None:
+        """Migrate a store made by an older version in place (rows keep NULL in the new columns)."""
+        for table, column, declaration in ADDED_COLUMNS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column in present:
+                continue
+            try:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):  # another connection migrated it just now
+                    raise
 
     # ------------------------------------------------------------------------------ runs
     def create_run(self, *, scenario_name: str, scenario_path: str | None, scenario_hash: str, scenario_text: str,
@@ -195,11 +212,19 @@ class Store:
                          (chat_id, title or "untitled chat", model, json.dumps(settings), now, now))
         return chat_id
 
-    def add_message(self, chat_id: str, role: str, content: str, usage: dict[str, Any] | None = None) -> int:
+    def add_message(self, chat_id: str, role: str, content: str, usage: dict[str, Any] | None = None,
+                    result: dict[str, Any] | None = None) -> int:
+        """Append a message to a chat and return its index.
+
+        ``usage`` is a small JSON-able dict shown with answers; ``result`` is what rebuilds a finished
+        answer (see :mod:`scenarios.result_record`), read back with :meth:`last_answer_result`.
+        """
         (count,) = self._db.execute("SELECT COUNT(*) FROM chat_messages WHERE chat_id = ?", (chat_id,)).fetchone()
         now = time.time()
-        self._db.execute("INSERT INTO chat_messages VALUES (?,?,?,?,?,?)",
-                         (chat_id, count, role, content, json.dumps(usage) if usage else None, now))
+        self._db.execute(
+            "INSERT INTO chat_messages (chat_id, idx, role, content, usage, created_at, result) VALUES (?,?,?,?,?,?,?)",
+            (chat_id, count, role, content, json.dumps(usage) if usage else None, now,
+             json.dumps(result, separators=(",", ":")) if result else None))
         self._db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
         if count == 0 and role == "user":
             self._db.execute("UPDATE chats SET title = ? WHERE id = ?", (content[:60], chat_id))
@@ -215,6 +240,13 @@ class Store:
         rows = self._db.execute("SELECT role, content, usage FROM chat_messages WHERE chat_id = ? ORDER BY idx",
                                 (chat_id,)).fetchall()
         return [{"role": r[0], "content": r[1], "usage": json.loads(r[2]) if r[2] else None} for r in rows]
+
+    def last_answer_result(self, chat_id: str) -> dict[str, Any] | None:
+        """The ``result`` stored with the chat's last assistant message; ``None`` when it has none
+        (a stopped or failed answer, a chat saved before results were kept, or no answer at all)."""
+        row = self._db.execute("SELECT result FROM chat_messages WHERE chat_id = ? AND role = 'assistant' "
+                               "ORDER BY idx DESC LIMIT 1", (chat_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
 
 
 def _run_from_row(r: tuple) -> StoredRun:

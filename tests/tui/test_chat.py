@@ -5,19 +5,23 @@ The snapshot test alone uses the scripted engine (deterministic text and timings
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Markdown, OptionList, TextArea
 
+from engine import Engine, EngineConfig
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
 from tests.tui.pilot_helpers import wait_for
 from tui.base import LmscopeAppBase
 from tui.messages import ProbeRequested, PromoteRequested
-from tui.screens.chat import ChatScreen
+from tui.screens.chat import FAILED, NO_TOKEN_DATA, STOPPED, ChatScreen
+from tui.screens.probe import ProbeScreen
 from tui.widgets.chat_dialogs import ChatListDialog, PromptViewDialog, SystemPromptDialog
 from tui.widgets.chat_turn import ChatTurn
+from tui.widgets.token_view import TokenView
 
 
 class Host(LmscopeAppBase):
@@ -42,6 +46,12 @@ class Host(LmscopeAppBase):
         self.received.append(message)
 
 
+class ProbingHost(Host):
+    """Opens the probe screen on a requested answer, as the real app does."""
+
+    def on_probe_requested(self, message: ProbeRequested) -> None:
+        self.push_screen(ProbeScreen(result=message.result))
+
 
 def chat(app: Host) -> ChatScreen:
     screen = app.screen
@@ -57,6 +67,10 @@ async def send(pilot, text: str) -> None:
     screen.query_one("#chat-input", Input).value = text
     await pilot.press("enter")
     await wait_for(pilot, lambda: not screen.generating and len(screen.messages) == before + 2)
+
+
+def notified(app: Host, text: str) -> bool:
+    return any(n.message == text for n in app._notifications)
 
 
 def set_sampling(screen: ChatScreen, **values: str) -> None:
@@ -202,6 +216,9 @@ async def test_engine_error_is_shown_and_retry_answers_the_kept_message(engine, 
         turn = screen.query_one(ChatTurn)
         assert "error" in str(turn.footer.render()) and turn.user_text == "Hello"
         assert [m["content"] for m in store.chat_messages(screen.chat_id)] == ["Hello"]
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: notified(app, FAILED))
+        assert not app.received
         set_sampling(screen, max_new_tokens="8")
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: not screen.generating and screen.last_result is not None)
@@ -273,6 +290,71 @@ async def test_chats_reopen_with_their_messages_and_settings(engine, store, tiny
         assert turns[1].answer.source == expected[-1].content and "tok/s" in str(turns[1].footer.render())
         await send(pilot, "Third")  # goes on in the same stored chat
         assert len(store.chats()) == 1 and store.chat_messages(chat_id)[-1]["content"] == screen.messages[-1].content
+
+
+async def test_reopened_chat_shows_the_prompt_sent_and_probes_the_answer(engine, tmp_path, tiny_causal):
+    path = tmp_path / "r.sqlite"
+    first = Host(engine=engine, store=Store(path), model=tiny_causal)
+    async with first.run_test(size=(100, 30)) as pilot:
+        screen = chat(first)
+        set_sampling(screen, max_new_tokens="12")
+        await send(pilot, "Remember me")
+        original = screen.last_result
+    assert original.logprobs and original.top_logprobs
+
+    app = ProbingHost(engine=Engine(EngineConfig(threads=1)), store=Store(path), model=tiny_causal)
+    async with app.run_test(size=(100, 30)) as pilot:  # a new app and connection on the same store
+        screen = chat(app)
+        await wait_for(pilot, lambda: screen.model_info is not None)
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatListDialog))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.query(ChatTurn)) == 1)
+        await pilot.press("f10")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptViewDialog))
+        assert app.screen.query_one(TextArea).text == original.prompt_text
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProbeScreen))
+        assert app.screen.result == original  # every field, the log-probabilities bit for bit
+        view = app.screen.query_one(TokenView)
+        assert view.tokens == list(original.logprobs) and view.alternatives == list(original.top_logprobs)
+
+
+async def test_reopened_answers_without_token_data_say_why(engine, tmp_path, tiny_causal):
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as db:  # a chat saved before answers kept their tokens (no result column)
+        db.executescript("""
+            CREATE TABLE chats (id TEXT PRIMARY KEY, title TEXT NOT NULL, model TEXT NOT NULL,
+                                settings TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL);
+            CREATE TABLE chat_messages (chat_id TEXT NOT NULL, idx INTEGER NOT NULL, role TEXT NOT NULL,
+                                        content TEXT NOT NULL, usage TEXT, created_at REAL NOT NULL,
+                                        PRIMARY KEY (chat_id, idx));
+            INSERT INTO chats VALUES ('old', 'Hi', 'default', '{"system_prompt": "", "sampling": {}}', 1, 1);
+            INSERT INTO chat_messages VALUES ('old', 0, 'user', 'Hi', NULL, 1);
+            INSERT INTO chat_messages VALUES ('old', 1, 'assistant', 'Hello!',
+                '{"new_tokens": 2, "tokens_per_s": 9.0, "finish_reason": "stop"}', 1);
+        """)
+    store = Store(path)
+    stopped = store.create_chat(tiny_causal, {})
+    store.add_message(stopped, "user", "Tell me more")
+    store.add_message(stopped, "assistant", "Well", {"finish_reason": "cancelled", "params": {}})
+    app = Host(engine=engine, store=store, model=tiny_causal)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = chat(app)
+        for chat_id, reason in (("old", NO_TOKEN_DATA), (stopped, STOPPED)):
+            await screen.restore_chat(chat_id)
+            assert screen.messages[-1].role == "assistant" and screen.last_result is None
+            app.clear_notifications()
+            await pilot.press("f10")
+            await wait_for(pilot, lambda: notified(app, reason))
+            app.clear_notifications()
+            await pilot.press("f7")
+            await wait_for(pilot, lambda: notified(app, reason))
+            assert app.screen is screen and not app.received
+        turn = screen.query_one(ChatTurn)
+        assert turn.user_text == "Tell me more" and turn.answer.source == "Well"
 
 
 async def test_promote_and_probe_post_the_last_turn(engine, store, tiny_causal):

@@ -7,7 +7,10 @@ message and every finished or stopped answer is written to the results store as 
 Store conventions for a chat: the chat's settings hold ``system_prompt`` and ``sampling`` at
 creation; a later system-prompt edit is stored as a ``system`` message; every answer's usage
 holds the settings it was generated with (``params``); an answer stored right after another
-answer replaced it (regenerate), so reopening keeps the later one.
+answer replaced it (regenerate), so reopening keeps the later one. A finished answer also keeps
+its :func:`~scenarios.result_record.result_record` (prompt sent, tokens, log-probabilities), so
+F10 and F7 work on a reopened chat's last answer as on a fresh one; a stopped or failed answer
+(no result from the engine) keeps none, and F10/F7 then say why.
 """
 
 from __future__ import annotations
@@ -22,11 +25,23 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from engine import ChatMessage, ChatRequest, GenerationResult, InvalidRequestError, LmscopeError, ModelInfo
+from scenarios.result_record import result_from_record, result_record
 from tui.messages import ProbeRequested, PromoteRequested
 from tui.widgets.chat_dialogs import ChatListDialog, PromptViewDialog, SystemPromptDialog
 from tui.widgets.chat_stream import BufferedMarkdownStream
 from tui.widgets.chat_turn import ChatTurn, format_usage, usage_record
 from tui.widgets.sampling_panel import SamplingPanel
+
+# Why F10 / F7 have no answer to show (``ChatScreen.no_result_reason``).
+NO_ANSWER = "no answer yet"
+STOPPED = ("this answer was stopped before it finished, so its prompt and tokens were not kept; "
+           "regenerate it (ctrl+r) to probe it")
+FAILED = ("this answer failed before it finished, so its prompt and tokens were not kept; "
+          "regenerate it (ctrl+r) to probe it")
+UNANSWERED = "the last message has no answer yet; ctrl+r answers it"
+NO_TOKEN_DATA = ("this chat was saved without token data (by an older lmscope); "
+                 "regenerate the answer (ctrl+r) to probe it")
+UNREADABLE = "the stored token data of this answer could not be read; regenerate it (ctrl+r) to probe it"
 
 
 class ChatScreen(Screen):
@@ -51,6 +66,7 @@ class ChatScreen(Screen):
         self.system_prompt = ""
         self.chat_id: str | None = None
         self.last_result: GenerationResult | None = None
+        self.no_result_reason = NO_ANSWER  # shown by F10 / F7 while ``last_result`` is None
         self.model_info: ModelInfo | None = None
         self._request_id: str | None = None
         self._generating = False
@@ -156,11 +172,12 @@ class ChatScreen(Screen):
         self.transcript.scroll_end(animate=False)
         self._start_answer(turn, params)
 
-    def _persist(self, role: str, content: str, usage: dict[str, Any] | None = None) -> None:
+    def _persist(self, role: str, content: str, usage: dict[str, Any] | None = None,
+                 result: dict[str, Any] | None = None) -> None:
         store = self.app.store
         if self.chat_id is None:
             self.chat_id = store.create_chat(self.app.model_name, self._settings())
-        store.add_message(self.chat_id, role, content, usage)
+        store.add_message(self.chat_id, role, content, usage, result)
 
     def _start_answer(self, turn: ChatTurn, params) -> None:
         self._generating = True
@@ -193,11 +210,18 @@ class ChatScreen(Screen):
             self._generating = False
             if result is not None:
                 await self._finish(turn, result, shown, settings)
-            elif shown:  # keep whatever was produced before the error or the worker's cancellation
-                self.messages.append(ChatMessage("assistant", shown))
-                self._persist("assistant", shown, {"finish_reason": ended, "params": settings})
-                if ended == "cancelled" and turn.is_attached:
-                    turn.set_footer("stopped")
+            else:
+                self._keep_partial(turn, shown, ended, settings)
+
+    def _keep_partial(self, turn: ChatTurn, shown: str, ended: str, settings: dict[str, str]) -> None:
+        """End an answer that got no result from the engine (an error, or the worker cancelled)."""
+        self.last_result = None
+        self.no_result_reason = STOPPED if ended == "cancelled" else FAILED
+        if shown:  # keep whatever was produced before the error or the worker's cancellation
+            self.messages.append(ChatMessage("assistant", shown))
+            self._persist("assistant", shown, {"finish_reason": ended, "params": settings})
+            if ended == "cancelled" and turn.is_attached:
+                turn.set_footer("stopped")
 
     async def _finish(self, turn: ChatTurn, result: GenerationResult, shown: str, settings: dict[str, str]) -> None:
         if result.text != shown:  # the final text can hold a last piece no delta carried
@@ -208,7 +232,7 @@ class ChatScreen(Screen):
         record = usage_record(result, settings)
         self.last_result = result
         self.messages.append(ChatMessage("assistant", result.text))
-        self._persist("assistant", result.text, record)
+        self._persist("assistant", result.text, record, result_record(result))
         footer = format_usage(record)
         if result.warnings:
             footer += " · " + "; ".join(result.warnings)
@@ -263,12 +287,19 @@ class ChatScreen(Screen):
         """Show or hide the sampling settings panel."""
         self.sampling.toggle_class("-hidden")
 
+    def _answer_or_explain(self) -> GenerationResult | None:
+        """The last answer's result, or ``None`` after saying why there is none to show."""
+        if self._generating:
+            self.notify("an answer is still being generated (Esc stops it)", severity="warning")
+            return None
+        if self.last_result is None:
+            self.notify(self.no_result_reason)
+        return self.last_result
+
     def action_show_prompt(self) -> None:
         """Show the exact prompt of the last answer, after the chat template."""
-        if self.last_result is None:
-            self.notify("no answer generated in this session yet")
-            return
-        self.app.push_screen(PromptViewDialog(self.last_result.prompt_text))
+        if (result := self._answer_or_explain()) is not None:
+            self.app.push_screen(PromptViewDialog(result.prompt_text))
 
     async def action_new_chat(self) -> None:
         """Start an empty chat (the current one stays in the store)."""
@@ -292,10 +323,8 @@ class ChatScreen(Screen):
 
     def action_probe(self) -> None:
         """Ask to inspect the last answer token by token."""
-        if self.last_result is None:
-            self.notify("no answer generated in this session yet")
-            return
-        self.post_message(ProbeRequested(self.last_result))
+        if (result := self._answer_or_explain()) is not None:
+            self.post_message(ProbeRequested(result))
 
     # ----------------------------------------------------------------------- history
     async def _clear(self) -> None:
@@ -306,9 +335,11 @@ class ChatScreen(Screen):
         self.messages = []
         self.chat_id = None
         self.last_result = None
+        self.no_result_reason = NO_ANSWER
 
     async def restore_chat(self, chat_id: str) -> None:
-        """Replace the screen's chat with a stored one (messages, system prompt, settings)."""
+        """Replace the screen's chat with a stored one (messages, system prompt, settings, and the
+        last answer's result, so F10 and F7 work on it)."""
         store = self.app.store
         chat = next((c for c in store.chats() if c["id"] == chat_id), None)
         if chat is None:
@@ -320,6 +351,7 @@ class ChatScreen(Screen):
         sampling = dict(settings.get("sampling") or {})
         turns: list[ChatTurn] = []
         messages: list[ChatMessage] = []
+        last_usage: dict[str, Any] = {}
         for row in store.chat_messages(chat_id):
             role, content, usage = row["role"], row["content"], row["usage"] or {}
             if role == "system":
@@ -333,7 +365,9 @@ class ChatScreen(Screen):
                 messages.append(ChatMessage("assistant", content))
                 turns[-1] = ChatTurn(turns[-1].user_text, content, format_usage(usage) if usage else "")
                 sampling.update(usage.get("params") or {})
+                last_usage = usage
         self.messages = messages
+        self.last_result, self.no_result_reason = self._stored_answer(chat_id, messages, last_usage)
         self.system_prompt = system_prompt
         self.chat_id = chat_id
         self.sampling.apply(sampling)
@@ -342,6 +376,23 @@ class ChatScreen(Screen):
         self._update_header()
         if chat["model"] != self.app.model_name:
             self.notify(f"this chat was with {chat['model']}; answers now come from {self.app.model_name}")
+
+    def _stored_answer(self, chat_id: str, messages: list[ChatMessage],
+                       usage: dict[str, Any]) -> tuple[GenerationResult | None, str]:
+        """The reopened chat's last answer rebuilt from the store, or why it cannot be."""
+        if not messages:
+            return None, NO_ANSWER
+        if messages[-1].role != "assistant":
+            return None, UNANSWERED
+        try:
+            record = self.app.store.last_answer_result(chat_id)
+            if record is not None:
+                return result_from_record(record), NO_ANSWER
+        except ValueError:  # also a corrupt JSON text (json.JSONDecodeError)
+            return None, UNREADABLE
+        if "new_tokens" not in usage:  # stored without an engine result: stopped or failed
+            return None, FAILED if usage.get("finish_reason") == "error" else STOPPED
+        return None, NO_TOKEN_DATA
 
     def on_unmount(self) -> None:
         if self._request_id is not None:
