@@ -37,6 +37,7 @@ class ScriptedEngine:
     def __init__(self, script: list[str] | None = None) -> None:
         self.script = script or SCRIPT
         self.cancelled: list[str] = []
+        self.requests: list = []  # every request streamed or generated, in order
 
     async def load(self, spec, progress=None) -> ModelInfo:
         return info(str(getattr(spec, "text", spec)))
@@ -57,6 +58,7 @@ class ScriptedEngine:
                                 "<|user|>scripted prompt<|assistant|>", logprobs, tops)
 
     async def stream(self, request) -> AsyncIterator:
+        self.requests.append(request)
         result = self._result(request)
         for k, piece in enumerate(self.script):
             await asyncio.sleep(0)
@@ -65,6 +67,7 @@ class ScriptedEngine:
         yield result
 
     async def generate(self, requests: Sequence, on_delta=None) -> list[GenerationResult]:
+        self.requests.extend(requests)
         return [self._result(r) for r in requests]
 
     def cancel(self, request_id: str) -> bool:

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Markdown, Static
+from textual.widgets import DataTable, Input, Static
 
 import evaluators
-from engine import GenerationParams
+from engine import ChatMessage, GenerationParams, LmscopeError, TokenDelta
 from scenarios.rescoring import corpus_scores, paired
 from scenarios.runner import ScenarioRun
 from scenarios.scenario import load_scenario
@@ -19,6 +19,7 @@ from tests.tui.scripted_engine import ScriptedEngine
 from tests.tui.pilot_helpers import wait_for
 from tui.base import LmscopeAppBase
 from tui.screens.compare import CompareScreen
+from tui.screens.help import HelpScreen
 from tui.widgets.compare_pane import ComparePane
 
 REFERENCE = "The capital of France is Paris."
@@ -38,7 +39,19 @@ def stats(pane: ComparePane) -> str:
 
 
 def shown(pane: ComparePane) -> str:
-    return pane.query_one(".pane-answer", Markdown).source
+    """The latest answer as the transcript shows it."""
+    return pane.turns[-1].answer.source
+
+
+async def send(pilot, screen: CompareScreen, prompt: str) -> None:
+    """Type ``prompt``, press Enter and wait until every pane has answered it."""
+    box = screen.query_one("#prompt", Input)
+    box.value = prompt
+    box.focus()
+    await wait_for(pilot, lambda: box.has_focus)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: not box.value)  # sent (the box empties for the next message)
+    await wait_for(pilot, lambda: all(p.result is not None and not p.streaming for p in screen.panes))
 
 
 async def test_one_prompt_streams_to_both_models_with_stats_and_exact_live_scores(engine, tiny_causal, tiny_causal_b,
@@ -95,7 +108,90 @@ async def test_escape_stops_every_pane_and_keeps_the_text(engine, tiny_causal_lo
             assert 0 < pane.result.usage.new_tokens < 2000
             assert "cancelled" in stats(pane)
             assert pane.text and shown(pane).strip() == pane.text.strip()
+            # The stopped answer stays in the conversation the next message is sent with.
+            assert pane.messages == [ChatMessage("user", "Tell me a long story."), ChatMessage("assistant", pane.text)]
             assert pane.scores["chrF"] == evaluators.get("chrf").score_example(pane.text, [REFERENCE]).score
+
+
+async def test_each_model_continues_its_own_conversation_and_ctrl_n_starts_over(engine, tiny_causal,
+                                                                              tiny_causal_b, tmp_path):
+    screen = CompareScreen(f"{tiny_causal}, {tiny_causal_b}", params=GenerationParams(max_new_tokens=12))
+    app = host(screen, engine, Store(tmp_path / "r.sqlite"))
+    first, second = "What is the capital of France?", "And the capital of Germany?"
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(screen.panes) == 2)
+        a, b = screen.panes
+        await send(pilot, screen, first)
+        answers = {pane.spec: pane.text for pane in (a, b)}
+        assert answers[a.spec] != answers[b.spec]
+        await send(pilot, screen, second)
+        for pane in (a, b):
+            # Each model was asked with the first exchange: the user's message and its OWN answer.
+            own = [ChatMessage("user", first), ChatMessage("assistant", answers[pane.spec]), ChatMessage("user", second)]
+            assert list(pane.last_request.messages) == own
+            assert pane.messages == own + [ChatMessage("assistant", pane.result.text)]
+            assert first in pane.result.prompt_text and second in pane.result.prompt_text  # what the engine sent
+            # The earlier turn stays in the transcript, with its summary line; the latest streams below it.
+            earlier, latest = pane.turns
+            assert (earlier.user_text, latest.user_text) == (first, second)
+            assert earlier.answer.source.strip() == answers[pane.spec].strip()
+            assert shown(pane).strip() == pane.text.strip()
+            assert earlier.footer.display and "tok/s" in str(earlier.footer.render())
+            assert not latest.footer.display  # the latest answer's stats are the pane's footer
+            assert f"{pane.result.usage.new_tokens} tok · TTFT" in stats(pane)
+            pane.body.scroll_home(animate=False)
+        await pilot.pause()
+        for pane in (a, b):  # scrolled back up, the first turn is on screen
+            user_line = pane.turns[0].query_one(".chat-user", Static)
+            assert pane.body.region.contains_region(user_line.region)
+            assert first in str(user_line.render())
+
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: not any(p.messages or p.turns for p in (a, b)))
+        assert all(p.result is None and p.last_request is None and not p.text for p in (a, b))
+        assert "streaming" not in stats(a) and "TTFT" not in stats(a)
+        await send(pilot, screen, second)
+        for pane in (a, b):  # a fresh conversation: only the new message was sent
+            assert list(pane.last_request.messages) == [ChatMessage("user", second)]
+            assert len(pane.turns) == 1 and first not in pane.result.prompt_text
+
+        await app.push_screen(HelpScreen())  # the key is listed in the help, as in the footer
+        rows = [row for group in app.screen.groups if group.title == "CompareScreen" for row in group.rows]
+        assert ("^n", "New comparison") in rows or ("ctrl+n", "New comparison") in rows
+
+
+class FailsOnceEngine(ScriptedEngine):
+    """Each model's first answer breaks off with an error after a few words."""
+
+    async def stream(self, request):
+        if any(r.model == request.model for r in self.requests):
+            async for event in super().stream(request):
+                yield event
+            return
+        self.requests.append(request)
+        yield TokenDelta(request.request_id, "Half an", (100, 101))
+        raise LmscopeError("the model stopped responding", hint="try again")
+
+
+async def test_a_failed_answer_keeps_its_partial_text_in_the_conversation(tmp_path):
+    engine = FailsOnceEngine()
+    screen = CompareScreen("alpha, beta")
+    app = host(screen, engine, Store(tmp_path / "r.sqlite"), model="alpha")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: len(screen.panes) == 2)
+        box = screen.query_one("#prompt", Input)
+        box.value = "Hi"
+        box.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: all(p.error is not None and not p.streaming for p in screen.panes))
+        for pane in screen.panes:
+            assert pane.messages == [ChatMessage("user", "Hi"), ChatMessage("assistant", "Half an")]
+            assert shown(pane) == "Half an" and "error" in stats(pane) and "streaming" not in stats(pane)
+        await send(pilot, screen, "Again?")
+        for pane in screen.panes:
+            assert [m.content for m in pane.last_request.messages] == ["Hi", "Half an", "Again?"]
+            footer = pane.turns[0].footer
+            assert footer.has_class("-error") and "the model stopped responding" in str(footer.render())
 
 
 async def test_a_model_that_fails_to_load_is_reported_and_the_rest_load(engine, tiny_causal, tmp_path):
@@ -188,10 +284,9 @@ def test_compare_snapshot_80x24(snap_compare, tmp_path):
         for box in screen.query(Input):
             box.cursor_blink = False
         screen.query_one("#reference", Input).value = REFERENCE
-        screen.query_one("#prompt", Input).value = "What is the capital of France?"
-        await wait_for(pilot, lambda: screen.query_one("#prompt", Input).has_focus)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: all(p.result is not None and not p.streaming for p in screen.panes))
+        await send(pilot, screen, "What is the capital of Italy?")
+        await send(pilot, screen, "What is the capital of France?")
+        assert [len(r.messages) for r in app.engine.requests] == [1, 1, 3, 3]  # the second turn carried the first
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)

@@ -1,8 +1,11 @@
-"""Compare 2–4 models: one prompt streamed to all side by side, or a finished scenario run.
+"""Compare 2–4 models: a multi-turn chat streamed to all side by side, or a finished scenario run.
 
-**Chat** mode sends the same prompt to every model at once; each :class:`ComparePane` streams
-its own answer with its own stats, scored live against an optional reference answer. Esc stops
-them all. **Scenario** mode shows a finished run's per-model corpus scores side by side, the
+**Chat** mode sends each message to every model at once. Each :class:`ComparePane` keeps its own
+conversation (the user's messages and that model's own answers) and sends the next message with
+it, so every model continues its own thread, as in side-by-side arenas. The panes show their
+transcripts; the latest answer streams with its own stats, scored live against an optional
+reference answer. Esc stops them all (partial answers stay in the conversation); Ctrl+N starts a
+new comparison. **Scenario** mode shows a finished run's per-model corpus scores side by side, the
 paired-significance verdict per metric for each pair of models, and the examples where the
 pair's outputs differ, sortable by score difference.
 """
@@ -146,6 +149,7 @@ class CompareScreen(Screen):
     CSS_PATH = "compare.tcss"
     BINDINGS = [
         Binding("escape", "stop_all", "Stop all answers"),
+        Binding("ctrl+n", "new_comparison", "New comparison"),
         Binding("ctrl+t", "toggle_mode", "Chat/scenario"),
         Binding("s", "sort_diffs", "Sort by Δ"),
         Binding("m", "next_metric", "Next metric"),
@@ -178,7 +182,8 @@ class CompareScreen(Screen):
                                 id="reference", compact=True)
                 yield Grid(id="panes", classes="-cols-1")
                 yield Static("", id="chat-status", markup=False)
-                yield Input(placeholder="Prompt for every model; Enter sends, Esc stops", id="prompt", compact=True)
+                yield Input(placeholder="Message for every model; Enter sends, Esc stops, Ctrl+N starts over",
+                            id="prompt", compact=True)
             with TabPane("Scenario", id="scenario-tab"):
                 with Horizontal(classes="field"):
                     yield Label("Run", classes="field-label")
@@ -242,18 +247,25 @@ class CompareScreen(Screen):
         if len(loaded) < MIN_MODELS:
             self._chat_status(f"{len(loaded)} of {len(specs)} models loaded; comparing needs {MIN_MODELS}")
         else:
-            self._chat_status(f"{len(loaded)} models ready · Enter sends the prompt to all · Esc stops")
+            self._chat_status(f"{len(loaded)} models ready · Enter sends to all · Esc stops · Ctrl+N new comparison")
             self.query_one("#prompt", Input).focus()
 
-    def send(self, prompt: str) -> None:
-        """Send ``prompt`` to every pane at once (with the reference typed, if any)."""
+    def send(self, prompt: str) -> bool:
+        """Send ``prompt`` as the next message to every pane at once (with the reference typed, if
+        any); each pane sends it with its own conversation. False when nothing was sent."""
         panes = self.panes
         if not panes:
             self.app.show_error(LmscopeError("no models loaded", hint="type 2–4 models and press Enter"))
-            return
+            return False
+        if any(pane.streaming for pane in panes):
+            self.notify("answers are still being generated (Esc stops them)", severity="warning")
+            return False
         reference = self.query_one("#reference", Input).value.strip()
         for pane in panes:
             pane.start(prompt, reference, self.params)
+        turn = sum(message.role == "user" for message in panes[0].messages) + 1
+        self._chat_status(f"turn {turn} · Esc stops · Ctrl+N new comparison")
+        return True
 
     @on(Input.Submitted, "#models")
     def _models_submitted(self, event: Input.Submitted) -> None:
@@ -261,8 +273,8 @@ class CompareScreen(Screen):
 
     @on(Input.Submitted, "#prompt")
     def _prompt_submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip():
-            self.send(event.value.strip())  # the prompt stays in the box, to edit and resend
+        if event.value.strip() and self.send(event.value.strip()):
+            event.input.clear()
 
     @on(Input.Changed, "#reference")
     def _reference_changed(self, event: Input.Changed) -> None:
@@ -273,6 +285,14 @@ class CompareScreen(Screen):
         """Stop every pane's answer (Esc)."""
         for pane in self.panes:
             pane.stop()
+
+    async def action_new_comparison(self) -> None:
+        """Stop every answer and clear every pane's conversation (Ctrl+N); the models stay loaded."""
+        panes = self.panes
+        await asyncio.gather(*(pane.clear() for pane in panes))
+        if panes:
+            self._chat_status(f"new comparison · {len(panes)} models ready · Enter sends to all")
+        self.query_one("#prompt", Input).focus()
 
     # ----------------------------------------------------------------------------- mode
     def action_toggle_mode(self) -> None:
@@ -294,7 +314,7 @@ class CompareScreen(Screen):
         scenario = self.query_one(TabbedContent).active == "scenario-tab" if self.is_mounted else False
         if action in ("sort_diffs", "next_metric", "next_pair"):
             return scenario and self.comparison is not None
-        if action == "stop_all":
+        if action in ("stop_all", "new_comparison"):
             return not scenario
         return True
 
