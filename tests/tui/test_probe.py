@@ -6,14 +6,14 @@ import math
 
 from rich.cells import cell_len
 
-from textual.widgets import Input, Static, TabbedContent, TextArea
+from textual.widgets import DataTable, Input, Static, TabbedContent, TextArea
 
 from engine import CompletionRequest, FillMaskRequest, GenerationParams
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
 from tests.tui.pilot_helpers import wait_for as _wait_for
 from tui.base import LmscopeAppBase
-from tui.screens.probe import ProbeScreen
+from tui.screens.probe import ProbeScreen, perplexity_cells, short_model_name
 from tui.widgets.token_view import TokenText, TokenView, display_token, format_probability
 
 
@@ -29,6 +29,15 @@ class Host(LmscopeAppBase):
 
 def _text(widget: Static) -> str:
     return str(widget.render())
+
+
+def _table_rows(screen: ProbeScreen) -> list[list[str]]:
+    table = screen.query_one("#ppl-table", DataTable)
+    return [[str(cell) for cell in table.get_row_at(index)] for index in range(table.row_count)]
+
+
+def _model_fields(screen: ProbeScreen) -> dict[str, str]:
+    return {tool: screen.query_one(f"#{tool}-model", Input).value for tool in ("surprisal", "mask", "ppl")}
 
 
 def _cell_indices(view: TokenView) -> list[int]:
@@ -106,31 +115,112 @@ async def test_fill_mask_shows_predictions_or_says_the_model_is_not_masked(engin
         await pilot.press("ctrl+r")
         await _wait_for(pilot, lambda: "Not a masked language model" in _text(results))
         assert "masked" in _text(results) and screen.fill_mask_result is None
+        assert not app._notifications  # the wrong kind of model is said in place, without alarm
         model_input.value = tiny_masked
         await pilot.press("ctrl+r")
         await _wait_for(pilot, lambda: screen.fill_mask_result is not None)
+        assert app.model_name == tiny_causal and screen.fill_mask_result.model == tiny_masked
         expected = await engine.fill_mask(FillMaskRequest(tiny_masked, "The capital of France is [MASK] .", 5))
         shown = _text(results)
+        assert tiny_masked in shown
         assert [p.token for p in screen.fill_mask_result.predictions[0]] == [p.token for p in expected.predictions[0]]
         for p in expected.predictions[0]:
             assert p.token in shown and format_probability(p.probability) in shown
 
 
-async def test_perplexity_of_pasted_text_equals_the_engine(engine, tiny_causal, tmp_path):
+async def test_perplexity_of_one_text_under_two_models_gives_a_row_each_equal_to_the_engine(
+        engine, tiny_causal, tiny_causal_b, tmp_path):
     text = "The quick brown fox jumps over the lazy dog.\nIt was not amused."
     app = Host(engine=engine, store=Store(tmp_path / "r.sqlite"), model=tiny_causal)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         await pilot.press("f10")
         screen.query_one("#ppl-text", TextArea).load_text(text)
+        assert screen.query_one("#ppl-model", Input).value == tiny_causal  # defaults to the app's model
         await pilot.click("#ppl-run")
+        await _wait_for(pilot, lambda: tiny_causal in screen.perplexity_results)
+        screen.query_one("#ppl-model", Input).value = tiny_causal_b
+        await pilot.press("ctrl+r")  # (a second click within 0.2 s would hit the button's press animation)
+        await _wait_for(pilot, lambda: tiny_causal_b in screen.perplexity_results)
+        assert app.model_name == tiny_causal  # probing another model leaves the app's model alone
+
+        expected = {model: (await engine.perplexity(model, text))[0] for model in (tiny_causal, tiny_causal_b)}
+        assert screen.perplexity_results == expected
+        assert expected[tiny_causal].nll != expected[tiny_causal_b].nll  # really two models
+        assert _table_rows(screen) == [[short_model_name(model), *perplexity_cells(result)]
+                                       for model, result in expected.items()]
+        assert perplexity_cells(expected[tiny_causal])[0] == f"{expected[tiny_causal].token_perplexity:.3f}"
+        detail = _text(screen.query_one("#ppl-detail", Static))  # the latest result names its model
+        assert tiny_causal_b in detail and expected[tiny_causal_b].method in detail
+
+        before = screen.perplexity_result
+        await pilot.press("ctrl+r")  # the same model again replaces its row
+        await _wait_for(pilot, lambda: screen.perplexity_result is not before)
+        assert [row[0] for row in _table_rows(screen)] == [short_model_name(m) for m in (tiny_causal, tiny_causal_b)]
+
+        screen.query_one("#ppl-text", TextArea).insert(" Really.")
+        await _wait_for(pilot, lambda: not screen.perplexity_results)
+        assert _table_rows(screen) == [] and screen.perplexity_result is None
+        assert _text(screen.query_one("#ppl-detail", Static)) == ""
+
+
+async def test_probe_model_errors_show_in_place_and_the_screen_keeps_working(engine, tiny_causal, tiny_masked,
+                                                                            tmp_path):
+    text = "Paris is the capital of France."
+    app = Host(engine=engine, store=Store(tmp_path / "r.sqlite"), model=tiny_causal)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        await pilot.press("f10")
+        screen.query_one("#ppl-text", TextArea).load_text(text)
+        await pilot.press("ctrl+r")
         await _wait_for(pilot, lambda: screen.perplexity_result is not None)
-        [expected] = await engine.perplexity(tiny_causal, text)
-        assert screen.perplexity_result == expected
-        shown = _text(screen.query_one("#ppl-results", Static))
-        for value in (f"{expected.token_perplexity:.3f}", f"{expected.word_perplexity:.3f}",
-                      f"{expected.bits_per_byte:.4f}", expected.method):
-            assert value in shown
+        status = screen.query_one("#ppl-status", Static)
+
+        screen.query_one("#ppl-model", Input).value = str(tmp_path / "missing.gguf")
+        await pilot.press("ctrl+r")
+        await _wait_for(pilot, lambda: "not found" in _text(status))
+        assert any("not found" in n.message for n in app._notifications)
+        app.clear_notifications()
+
+        model_input = screen.query_one("#ppl-model", Input)
+        model_input.value = tiny_masked
+        model_input.focus()
+        await pilot.press("enter")  # Enter in a model field runs the tool
+        await _wait_for(pilot, lambda: "Cannot score with this model" in _text(status))
+        assert "masked" in _text(status) and not app._notifications
+        assert list(screen.perplexity_results) == [tiny_causal]  # the earlier row stays
+        assert app.is_running
+
+
+async def test_surprisal_generates_with_the_model_in_its_field(engine, tiny_causal, tiny_causal_b, tmp_path):
+    app = Host(lambda: ProbeScreen(max_new_tokens=4), engine=engine, store=Store(tmp_path / "r.sqlite"),
+               model=tiny_causal)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        screen.query_one("#surprisal-model", Input).value = tiny_causal_b
+        screen.query_one("#surprisal-prompt", Input).value = "Hello"
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: screen.result is not None)
+        assert screen.result.model == tiny_causal_b and app.model_name == tiny_causal
+        assert tiny_causal_b in _text(screen.query_one("#surprisal-status", Static))
+
+
+async def test_model_fields_follow_the_app_model_until_the_user_types_one(tmp_path):
+    app = Host(engine=ScriptedEngine(), store=Store(tmp_path / "r.sqlite"), model="default")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert _model_fields(screen) == {"surprisal": "default", "mask": "default", "ppl": "default"}
+        app.model_name = "org/chat-model"
+        await pilot.pause()
+        assert _model_fields(screen) == {"surprisal": "org/chat-model", "mask": "org/chat-model",
+                                         "ppl": "org/chat-model"}
+        screen.query_one("#mask-model", Input).value = "google-bert/bert-base-uncased"
+        screen.query_one("#ppl-model", Input).value = ""  # empty: the app's model, and still following
+        await pilot.pause()
+        app.model_name = "./other-model"
+        await pilot.pause()
+        assert _model_fields(screen) == {"surprisal": "./other-model", "mask": "google-bert/bert-base-uncased",
+                                         "ppl": "./other-model"}
 
 
 async def test_escape_stops_a_long_generation_and_keeps_its_tokens(engine, tiny_causal_long, tmp_path):
@@ -170,6 +260,9 @@ async def _scripted_perplexity(pilot) -> None:
     screen.query_one("#ppl-text", TextArea).load_text("Paris is the capital of France.")
     await pilot.press("ctrl+r")
     await _wait_for(pilot, lambda: screen.perplexity_result is not None)
+    screen.query_one("#ppl-model", Input).value = "HuggingFaceTB/SmolLM2-360M-Instruct"
+    await pilot.press("ctrl+r")
+    await _wait_for(pilot, lambda: len(screen.perplexity_results) == 2)
     screen.query_one("#ppl-text", TextArea).blur()
     await pilot.pause()
 
