@@ -23,6 +23,7 @@ from engine.device import default_threads
 from engine.errors import EngineClosedError, GenerationStalledError
 from engine.loading import Progress, load_model
 from engine.local import HFBackend
+from engine.process import ProcessBackend
 from engine.spec import ModelSpec
 from engine.types import (
     FillMaskRequest,
@@ -55,6 +56,9 @@ class EngineConfig:
     large that one full collection paused the event loop for ~250 ms (measured while
     streaming into the chat view); frozen, those pauses went away. Unloading unfreezes first
     so the model's memory is still reclaimed.
+    ``isolate``: run each local model in a process of its own (:mod:`engine.process`), so its
+    decode loop never competes with this process's threads (a UI) for the interpreter lock.
+    Costs a process start (imports torch) per model; results are the same.
     """
 
     threads: int | None = None
@@ -64,6 +68,7 @@ class EngineConfig:
     memory_budget_bytes: int | None = None
     stall_timeout_s: float = 600.0
     freeze_gc: bool = True
+    isolate: bool = False
 
 
 def _default_budget(device: str) -> int:
@@ -143,16 +148,18 @@ class Engine:
             self._backends[spec.name] = backend
             return backend
 
-        def load_blocking():
-            torch.set_num_threads(self.threads)
-            return load_model(spec, progress)
+        if self.config.isolate:
+            backend: ModelBackend = await ProcessBackend.start(spec, self.threads, self.config.max_batch_size, progress)
+        else:
+            def load_blocking():
+                torch.set_num_threads(self.threads)
+                return load_model(spec, progress)
 
-        loaded = await asyncio.to_thread(load_blocking)
-        device = str(loaded.device)
-        batch = self.config.max_batch_size or (64 if device.startswith("cuda") else 16)
-        backend = HFBackend(loaded, self.threads, batch)
+            loaded = await asyncio.to_thread(load_blocking)
+            batch = self.config.max_batch_size or (64 if str(loaded.device).startswith("cuda") else 16)
+            backend = HFBackend(loaded, self.threads, batch)
         self._backends[spec.name] = backend
-        await self._evict(keep=spec.name, device=device)
+        await self._evict(keep=spec.name, device=backend.info.device)
         if self.config.freeze_gc:
             gc.freeze()
         return backend

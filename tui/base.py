@@ -21,9 +21,12 @@ class LmscopeAppBase(App):
     model_name: reactive[str] = reactive("default")
 
     def __init__(self, model: str = "default", *, engine: Engine | None = None, store: Store | None = None,
-                 device: str | None = None, dtype: str | None = None, threads: int | None = None) -> None:
+                 device: str | None = None, dtype: str | None = None, threads: int | None = None,
+                 isolate: bool = True) -> None:
         super().__init__()
-        self.engine = engine or Engine(EngineConfig(threads=threads, device=device, dtype=dtype))
+        # Models in processes of their own by default: a decode loop sharing this interpreter
+        # waits on the UI thread for the GIL (SmolLM2 streamed ~25% slower; engine.process).
+        self.engine = engine or Engine(EngineConfig(threads=threads, device=device, dtype=dtype, isolate=isolate))
         self.store = store or Store()
         self.set_reactive(LmscopeAppBase.model_name, model)
 

@@ -17,6 +17,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", default=None, help="auto (default), float32, bfloat16 or float16")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores but one)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run models in the app's own process (default: one process per model, so "
+                             "decoding never waits on the UI; faster, but each model start imports torch again)")
     sub = parser.add_subparsers(dest="command")
     chat = sub.add_parser("chat", help="chat with a model (--once PROMPT streams one answer to stdout)")
     chat.add_argument("--once", metavar="PROMPT", help="answer PROMPT on stdout and exit")
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         from tui.app import LmscopeApp
 
         LmscopeApp(model=getattr(args, "chat_model", None) or args.model, device=args.device,
-                   dtype=args.dtype, threads=args.threads).run()
+                   dtype=args.dtype, threads=args.threads, isolate=not args.in_process).run()
         return 0
     except LmscopeError as exc:
         print(f"lmscope: error: {exc.message}", file=sys.stderr)

@@ -19,6 +19,7 @@ from tui.screens.model_picker import ModelPickerScreen
 from tui.screens.probe import ProbeScreen
 from tui.screens.promote import PromoteCaseScreen
 from tui.screens.run import RunScreen
+from tui.widgets.chat_turn import ChatTurn
 
 
 
@@ -78,3 +79,23 @@ def test_app_snapshot(snap_compare, tmp_path):
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
+
+
+async def test_the_app_runs_its_model_in_a_process_of_its_own_and_esc_still_stops_it(tiny_causal_long, store):
+    from engine.process import ProcessBackend
+
+    app = LmscopeApp(model=tiny_causal_long, store=store)  # the engine `lmscope` itself builds
+    async with app.run_test(size=(100, 30)) as pilot:
+        chat = app.screen
+        await wait_for(pilot, lambda: chat.model_info is not None)
+        assert isinstance(await app.engine.backend(tiny_causal_long), ProcessBackend)
+        chat.sampling.apply({"max_new_tokens": 3000})
+        chat.query_one("#chat-input", Input).value = "Tell me a long story."
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(chat.query_one(ChatTurn).answer.source) > 20)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not chat.generating, steps=100)
+        result = chat.last_result
+        assert result.finish_reason == "cancelled" and 0 < result.usage.new_tokens < 3000
+        assert chat.query_one(ChatTurn).answer.source == result.text
+        assert store.chat_messages(chat.chat_id)[-1]["content"] == result.text

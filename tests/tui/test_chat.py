@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Markdown, OptionList, TextArea
+from textual.widgets import Input, OptionList, TextArea
 
 from engine import Engine, EngineConfig
 from scenarios.store import Store
@@ -21,6 +21,7 @@ from tui.screens.chat import FAILED, NO_TOKEN_DATA, STOPPED, ChatScreen
 from tui.screens.probe import ProbeScreen
 from tui.widgets.chat_dialogs import ChatListDialog, PromptViewDialog, SystemPromptDialog
 from tui.widgets.chat_turn import ChatTurn
+from tui.widgets.segmented_markdown import SegmentedMarkdown
 from tui.widgets.token_view import TokenView
 
 
@@ -85,13 +86,13 @@ def store(tmp_path: Path) -> Store:
 
 async def test_typed_message_streams_into_markdown_and_is_stored(engine, store, tiny_causal_long, monkeypatch):
     appended: list[str] = []
-    append = Markdown.append
+    append = SegmentedMarkdown.append
 
-    def spy(self: Markdown, fragment: str):
+    def spy(self: SegmentedMarkdown, fragment: str):
         appended.append(fragment)
         return append(self, fragment)
 
-    monkeypatch.setattr(Markdown, "append", spy)  # the stream appends to the widget: see each write
+    monkeypatch.setattr(SegmentedMarkdown, "append", spy)  # the stream appends to the widget: see each write
     app = Host(engine=engine, store=store, model=tiny_causal_long)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = chat(app)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from textual.app import App
-from textual.widgets import Markdown
-
-from tui.widgets.segmented_markdown import SegmentedMarkdown, split_point
+from tui.widgets.segmented_markdown import MarkdownSegment, SegmentedMarkdown, split_point
 
 PARAGRAPH = "A sentence about lighthouses and the sea, long enough to matter. " * 4 + "\n\n"
 CODE = "```python\n" + "x = 1\n\n" * 40 + "```\n\n"
@@ -31,13 +29,13 @@ async def test_streamed_text_is_kept_exactly_and_segments_stay_short():
         for start in range(0, len(document), 37):  # arbitrary chunking, as a stream would deliver
             await widget.append(document[start:start + 37])
         await pilot.pause()
-        segments = list(widget.query(Markdown))
+        segments = list(widget.query(MarkdownSegment))
         assert widget.source == document
         assert len(segments) > 5
         for segment in segments[:-1]:
             assert segment.source.endswith("\n\n") and segment.source.count("```") % 2 == 0
         await widget.update(document)
-        assert widget.source == document and len(list(widget.query(Markdown))) == len(widget._segments(document))
+        assert widget.source == document and len(list(widget.query(MarkdownSegment))) == len(widget._segments(document))
 
 
 def test_an_endless_paragraph_is_cut_at_a_space_past_the_hard_limit():

@@ -1,0 +1,104 @@
+"""Models in their own process (``EngineConfig(isolate=True)``): same answers, cancellation,
+clear errors when loading fails or the process dies."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+
+import pytest
+
+from engine import (
+    ChatMessage,
+    ChatRequest,
+    CompletionRequest,
+    Engine,
+    EngineConfig,
+    FillMaskRequest,
+    GenerationParams,
+    GenerationResult,
+    LmscopeError,
+    ModelNotFoundError,
+)
+from engine.process import ModelProcessError, ProcessBackend
+
+GREEDY = GenerationParams(max_new_tokens=12, logprobs=True, top_logprobs=3)
+
+
+async def stream(engine: Engine, request) -> tuple[list, GenerationResult]:
+    deltas, result = [], None
+    async for event in engine.stream(request):
+        if isinstance(event, GenerationResult):
+            result = event
+        else:
+            deltas.append(event)
+    assert result is not None
+    return deltas, result
+
+
+def same_answer(a: GenerationResult, b: GenerationResult) -> bool:
+    return (a.text, a.token_ids, a.logprobs, a.top_logprobs, a.prompt_text, a.finish_reason) == (
+        b.text, b.token_ids, b.logprobs, b.top_logprobs, b.prompt_text, b.finish_reason)
+
+
+async def test_an_isolated_model_answers_exactly_as_in_process(engine, tiny_causal, tiny_causal_long, tiny_masked):
+    isolated = Engine(EngineConfig(threads=1, isolate=True))
+    try:
+        lines: list[str] = []
+        info = await isolated.load(tiny_causal, progress=lines.append)
+        backend = await isolated.backend(tiny_causal)
+        assert isinstance(backend, ProcessBackend) and backend.process.pid != os.getpid()
+        in_process = await engine.load(tiny_causal)
+        assert dataclasses.replace(info, load_time_s=0) == dataclasses.replace(in_process, load_time_s=0)
+        assert lines  # progress lines crossed over
+
+        chat = ChatRequest(tiny_causal, (ChatMessage("user", "What is the capital of France?"),), GREEDY)
+        deltas, result = await stream(isolated, chat)
+        _, expected = await stream(engine, ChatRequest(tiny_causal, chat.messages, GREEDY))
+        assert same_answer(result, expected)
+        assert "".join(d.text for d in deltas) == result.text and len(deltas) == 12
+
+        prompts = ["The quick brown", "A", "Numbers like 1, 2"]
+        seen: list[str] = []
+        batch = await isolated.generate([CompletionRequest(tiny_causal, p, GREEDY) for p in prompts],
+                                        on_delta=lambda d: seen.append(d.request_id))
+        expected_batch = await engine.generate([CompletionRequest(tiny_causal, p, GREEDY) for p in prompts])
+        assert all(same_answer(a, b) for a, b in zip(batch, expected_batch))
+        assert set(seen) == {r.request_id for r in batch}
+
+        texts = ["The lighthouse keeper climbed the stairs.", "Numbers like 1, 2, 3"]
+        assert await isolated.perplexity(tiny_causal, texts) == await engine.perplexity(tiny_causal, texts)
+        pairs = [("The capital of France is", " Paris")]
+        assert await isolated.loglikelihood(tiny_causal, pairs) == await engine.loglikelihood(tiny_causal, pairs)
+        mask = FillMaskRequest(tiny_masked, "The capital of France is [MASK].", top_k=3)
+        assert await isolated.fill_mask(mask) == await engine.fill_mask(mask)
+
+        # Cancelling by request id reaches the child within a few decoding steps.
+        long = CompletionRequest(tiny_causal_long, "A", GenerationParams(max_new_tokens=3000))
+        partial = None
+        async for event in isolated.stream(long):
+            if isinstance(event, GenerationResult):
+                partial = event
+            else:
+                isolated.cancel(long.request_id)
+        assert partial is not None and partial.finish_reason == "cancelled" and len(partial.token_ids) < 3000
+    finally:
+        await isolated.aclose()
+    assert not backend.process.is_alive()
+
+
+async def test_load_errors_cross_over_and_a_dead_process_fails_clearly(tiny_causal, tmp_path):
+    isolated = Engine(EngineConfig(threads=1, isolate=True))
+    try:
+        with pytest.raises(ModelNotFoundError, match="missing.gguf"):
+            await isolated.load(str(tmp_path / "missing.gguf"))
+        await isolated.load(tiny_causal)
+        backend = await isolated.backend(tiny_causal)
+        backend.process.kill()
+        await asyncio.to_thread(backend.process.join, 10)
+        with pytest.raises(ModelProcessError, match="exited") as raised:
+            await stream(isolated, CompletionRequest(tiny_causal, "A", GREEDY))
+        assert isinstance(raised.value, LmscopeError) and raised.value.hint
+    finally:
+        await isolated.aclose()
