@@ -45,3 +45,20 @@ def test_an_endless_paragraph_is_cut_at_a_space_past_the_hard_limit():
     assert cut is not None and text[cut - 1] == " " and cut > 100
     fenced = "```\n" + "code " * 300
     assert split_point(fenced, 100, hard_limit=1000) is None  # never inside a code block
+
+
+async def test_segments_stay_short_when_each_blank_line_arrives_at_the_end_of_a_delta():
+    # How a model streams: a paragraph, then "\n\n" ends a delta, then the next paragraph.
+    app = Host()
+    paragraph = "The keeper climbed the stairs of the lighthouse and counted every step. " * 3
+    async with app.run_test() as pilot:
+        widget = app.query_one(SegmentedMarkdown)
+        document = ""
+        for _ in range(30):
+            for piece in (paragraph.strip(), "\n\n"):
+                await widget.append(piece)
+                document += piece
+        await pilot.pause()
+        assert widget.source == document
+        lengths = [len(segment.source) for segment in widget.segments]
+        assert len(lengths) > 10 and max(lengths) <= 2 * widget.segment_chars

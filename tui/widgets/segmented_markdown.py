@@ -138,7 +138,11 @@ class MarkdownSegment(Widget):
 
     def append(self, text: str) -> None:
         """Add ``text`` to the segment and re-render it."""
-        self.source += text
+        self.replace(self.source + text)
+
+    def replace(self, source: str) -> None:
+        """Show ``source`` instead."""
+        self.source = source
         self.refresh(layout=True)
 
     def render(self) -> RenderableType:
@@ -193,10 +197,12 @@ class SegmentedMarkdown(Vertical):
         combined = current.source + text
         cut = (split_point(combined, self.segment_chars, 2 * self.segment_chars)
                if len(combined) > self.segment_chars else None)
-        if cut is None or cut <= len(current.source):
+        if cut is None or cut >= len(combined):
             current.append(text)
             return
-        current.append(combined[len(current.source):cut])
+        # The break may lie in text already shown (a blank line arrives before the text after
+        # it): the segment then gives up its tail, which renders the same in the next one.
+        current.replace(combined[:cut])
         current.seal()
         await self.mount(MarkdownSegment(combined[cut:]))
 
