@@ -215,6 +215,12 @@ class ProcessBackend(ModelBackend):
         with self._send_lock:
             self.conn.send(message)
 
+    def _send_cancel(self, request_id: str) -> None:
+        try:
+            self._send(("cancel", request_id))
+        except (OSError, ValueError):
+            pass  # the process is gone; the reader fails the call
+
     def _read(self) -> None:
         """Reader thread: route every reply to its call's future or delta callback."""
         while True:
@@ -236,9 +242,12 @@ class ProcessBackend(ModelBackend):
             elif kind in ("result", "error"):
                 self._calls.pop(call_id, None)
                 loop.call_soon_threadsafe(_settle, future, kind, value)
-        self._fail_all(ModelProcessError(
+        self._fail_all(self._exited())
+
+    def _exited(self) -> ModelProcessError:
+        return ModelProcessError(
             f"the process serving {self.info.name!r} exited (code {self.process.exitcode})",
-            hint=f"it may have run out of memory (its output is in {log_path()}); load the model again"))
+            hint=f"it may have run out of memory (its output is in {log_path()}); load the model again")
 
     def _fail_all(self, error: ModelProcessError) -> None:
         self._failure = error
@@ -257,19 +266,23 @@ class ProcessBackend(ModelBackend):
         self.active += 1
         sent: set[str] = set()
         try:
-            self._send(("call", call_id, method, args))
+            try:
+                self._send(("call", call_id, method, args))
+            except (OSError, ValueError):  # the process died and the reader has not noticed yet
+                self._calls.pop(call_id, None)
+                raise self._failure or self._exited() from None
             while not future.done():
                 if cancels:
                     for request_id, event in cancels.items():
                         if event.is_set() and request_id not in sent:
                             sent.add(request_id)
-                            self._send(("cancel", request_id))
+                            self._send_cancel(request_id)
                 await asyncio.wait([future], timeout=_CANCEL_POLL_S if cancels else None)
             return future.result()
         except asyncio.CancelledError:
             for request_id in (cancels or {}):
                 if request_id not in sent:
-                    self._send(("cancel", request_id))
+                    self._send_cancel(request_id)
             raise
         finally:
             self.active -= 1
