@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from textual.app import App
-from tui.widgets.segmented_markdown import MarkdownSegment, SegmentedMarkdown, split_point
+from tui.widgets.segmented_markdown import SegmentedMarkdown, split_point
 
 PARAGRAPH = "A sentence about lighthouses and the sea, long enough to matter. " * 4 + "\n\n"
 CODE = "```python\n" + "x = 1\n\n" * 40 + "```\n\n"
@@ -29,13 +31,13 @@ async def test_streamed_text_is_kept_exactly_and_segments_stay_short():
         for start in range(0, len(document), 37):  # arbitrary chunking, as a stream would deliver
             await widget.append(document[start:start + 37])
         await pilot.pause()
-        segments = list(widget.query(MarkdownSegment))
+        segments = widget.segment_sources
         assert widget.source == document
         assert len(segments) > 5
         for segment in segments[:-1]:
-            assert segment.source.endswith("\n\n") and segment.source.count("```") % 2 == 0
+            assert segment.endswith("\n\n") and segment.count("```") % 2 == 0
         await widget.update(document)
-        assert widget.source == document and len(list(widget.query(MarkdownSegment))) == len(widget._segments(document))
+        assert widget.source == document and widget.segment_sources == widget._segments(document)
 
 
 def test_an_endless_paragraph_is_cut_at_a_space_past_the_hard_limit():
@@ -60,5 +62,28 @@ async def test_segments_stay_short_when_each_blank_line_arrives_at_the_end_of_a_
                 document += piece
         await pilot.pause()
         assert widget.source == document
-        lengths = [len(segment.source) for segment in widget.segments]
+        lengths = [len(segment) for segment in widget.segment_sources]
         assert len(lengths) > 10 and max(lengths) <= 2 * widget.segment_chars
+
+
+class Whole(App):
+    def compose(self):
+        yield SegmentedMarkdown(segment_chars=10**9)
+
+
+async def test_a_segmented_document_looks_exactly_like_the_whole_one():
+    document = "".join(PARAGRAPH if i % 3 else "- an item\n- another\n\n> a quote\n\n" for i in range(7))
+    document += "The end."
+    screens = []
+    for app in (Host(), Whole()):
+        async with app.run_test(size=(80, 120)) as pilot:
+            widget = app.query_one(SegmentedMarkdown)
+            for start in range(0, len(document), 97):
+                await widget.append(document[start:start + 97])
+            await pilot.pause()
+            # The SVG's ids and title derive from the app's class name; the picture must not differ.
+            picture = re.sub(r"terminal-\d+", "terminal", app.export_screenshot()).replace(type(app).__name__, "App")
+            screens.append((picture, len(widget.segment_sources)))
+    (segmented, parts), (whole, one) = screens
+    assert parts >= 3 and one == 1
+    assert segmented == whole

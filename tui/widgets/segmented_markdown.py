@@ -26,6 +26,8 @@ from rich.style import Style
 from rich.theme import Theme
 from textual.app import App
 from textual.containers import Vertical
+from textual.geometry import Size
+from textual.strip import Strip
 from textual.widget import Widget
 
 SEGMENT_CHARS = 400
@@ -119,22 +121,21 @@ def _use_app_theme(app: App) -> None:
     _themed[app] = name
 
 
+def _markdown(app: App, source: str) -> _ChatMarkdown:
+    _use_app_theme(app)
+    return _ChatMarkdown(source, code_theme="github-dark" if app.current_theme.dark else "default")
+
+
 class MarkdownSegment(Widget):
-    """One segment of a document: its Markdown rendered by Rich in a single widget."""
+    """The live (last) segment of a document: its Markdown rendered by Rich in one widget."""
 
     DEFAULT_CSS = """
-    MarkdownSegment { height: auto; margin-bottom: 1; }
-    MarkdownSegment:last-child, MarkdownSegment.-cut-in-paragraph { margin-bottom: 0; }
+    MarkdownSegment { height: auto; }
     """
 
     def __init__(self, source: str = "") -> None:
         super().__init__()
         self.source = source
-
-    def seal(self) -> None:
-        """Mark the segment complete; one cut inside a paragraph (not after a blank line) is
-        followed by the paragraph's rest, without the gap between blocks."""
-        self.set_class(not self.source.endswith("\n"), "-cut-in-paragraph")
 
     def append(self, text: str) -> None:
         """Add ``text`` to the segment and re-render it."""
@@ -146,13 +147,79 @@ class MarkdownSegment(Widget):
         self.refresh(layout=True)
 
     def render(self) -> RenderableType:
-        _use_app_theme(self.app)
-        dark = self.app.current_theme.dark
-        return _ChatMarkdown(self.source, code_theme="github-dark" if dark else "default")
+        return _markdown(self.app, self.source)
+
+
+class SealedSegments(Widget):
+    """Every finished segment in one widget, each rendered once into cached lines.
+
+    One widget however long the document: a widget per segment made every layout pass walk
+    them all, and the cost per token crept up with the answer's length. Lines are rendered
+    again only when the width or the theme changes.
+    """
+
+    DEFAULT_CSS = """
+    SealedSegments { height: auto; }
+    """
+
+    def __init__(self, sources: list[str] | None = None) -> None:
+        super().__init__()
+        self.sources: list[str] = list(sources or [])
+        self._lines: list[Strip] = []
+        self._rendered: tuple[int, str] | None = None  # (width, theme) the lines were made for
+        self._rendered_count = 0  # sources already in ``_lines``
+
+    @property
+    def source(self) -> str:
+        return "".join(self.sources)
+
+    def add(self, source: str) -> None:
+        """Append a finished segment (rendered on the next layout, alone)."""
+        self.sources.append(source)
+        self.refresh(layout=True)
+
+    def reset(self, sources: list[str]) -> None:
+        """Hold ``sources`` instead (all rendered again)."""
+        self.sources = list(sources)
+        self._rendered = None
+        self.refresh(layout=True)
+
+    def _part_lines(self, source: str, width: int) -> list[Strip]:
+        console = self.app.console
+        options = self.app.console_options.update(width=width, height=None, highlight=False)
+        lines = [Strip(line) for line in console.render_lines(_markdown(self.app, source), options, pad=False)]
+        # Blocks are one blank line apart; a segment cut inside a paragraph (not after a blank
+        # line) continues on the next line.
+        if source.endswith("\n"):
+            lines.append(Strip([]))
+        return lines
+
+    def _ensure_lines(self, width: int) -> None:
+        key = (width, self.app.theme)
+        if key != self._rendered:
+            self._rendered, self._lines, self._rendered_count = key, [], 0
+        while self._rendered_count < len(self.sources):
+            self._lines += self._part_lines(self.sources[self._rendered_count], width)
+            self._rendered_count += 1
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if not width:
+            return 0
+        self._ensure_lines(width)
+        return len(self._lines)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        self._ensure_lines(width)
+        style = self.rich_style
+        if y >= len(self._lines):
+            return Strip.blank(width, style)
+        return self._lines[y].apply_style(style).crop_extend(0, width, style)
 
 
 class SegmentedMarkdown(Vertical):
-    """A column of :class:`MarkdownSegment` holding one document; ``source`` is the whole text."""
+    """One document as finished segments (:class:`SealedSegments`) and a live last segment
+    (:class:`MarkdownSegment`); ``source`` is the whole text."""
 
     DEFAULT_CSS = """
     SegmentedMarkdown { height: auto; }
@@ -164,22 +231,26 @@ class SegmentedMarkdown(Vertical):
         self.segment_chars = segment_chars
 
     def compose(self):
-        yield from self._make_segments(self._initial)
-
-    def _make_segments(self, text: str) -> list[MarkdownSegment]:
-        segments = [MarkdownSegment(part) for part in self._segments(text)]
-        for segment in segments[:-1]:
-            segment.seal()
-        return segments
+        *sealed, live = self._segments(self._initial)
+        yield SealedSegments(sealed)
+        yield MarkdownSegment(live)
 
     @property
-    def segments(self) -> list[MarkdownSegment]:
-        """The segments, in order."""
-        return [child for child in self.children if isinstance(child, MarkdownSegment)]
+    def sealed(self) -> SealedSegments:
+        return self.children[0]  # type: ignore[return-value]
+
+    @property
+    def live(self) -> MarkdownSegment:
+        return self.children[-1]  # type: ignore[return-value]
+
+    @property
+    def segment_sources(self) -> list[str]:
+        """The segments' texts, in order (the last one is still growing)."""
+        return [*self.sealed.sources, self.live.source]
 
     @property
     def source(self) -> str:
-        return "".join(segment.source for segment in self.segments)
+        return self.sealed.source + self.live.source
 
     def _segments(self, text: str) -> list[str]:
         parts, rest = [], text
@@ -190,23 +261,22 @@ class SegmentedMarkdown(Vertical):
         return parts + [rest]
 
     async def append(self, text: str) -> None:
-        """Append ``text`` to the document, opening a new segment at a paragraph break when the
-        current one has grown long."""
-        current = self.children[-1]  # direct children only: a DOM query would walk every segment
-        assert isinstance(current, MarkdownSegment)
-        combined = current.source + text
+        """Append ``text`` to the document, sealing the live segment at a paragraph break once
+        it has grown long."""
+        live = self.live
+        combined = live.source + text
         cut = (split_point(combined, self.segment_chars, 2 * self.segment_chars)
                if len(combined) > self.segment_chars else None)
         if cut is None or cut >= len(combined):
-            current.append(text)
+            live.append(text)
             return
         # The break may lie in text already shown (a blank line arrives before the text after
-        # it): the segment then gives up its tail, which renders the same in the next one.
-        current.replace(combined[:cut])
-        current.seal()
-        await self.mount(MarkdownSegment(combined[cut:]))
+        # it): the live segment then gives up its tail, which renders the same after the seal.
+        self.sealed.add(combined[:cut])
+        live.replace(combined[cut:])
 
     async def update(self, text: str) -> None:
         """Replace the whole document."""
-        await self.remove_children()
-        await self.mount_all(self._make_segments(text))
+        *sealed, live = self._segments(text)
+        self.sealed.reset(sealed)
+        self.live.replace(live)
