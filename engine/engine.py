@@ -156,8 +156,7 @@ class Engine:
                 return load_model(spec, progress)
 
             loaded = await asyncio.to_thread(load_blocking)
-            batch = self.config.max_batch_size or (64 if str(loaded.device).startswith("cuda") else 16)
-            backend = HFBackend(loaded, self.threads, batch)
+            backend = HFBackend(loaded, self.threads, self.config.max_batch_size)
         self._backends[spec.name] = backend
         await self._evict(keep=spec.name, device=backend.info.device)
         if self.config.freeze_gc:

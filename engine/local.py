@@ -46,11 +46,12 @@ class HFBackend(ModelBackend):
     event loop never waits on torch, two models compute concurrently, and one model's requests
     run in order."""
 
-    def __init__(self, loaded: LoadedModel, threads: int, batch_size: int) -> None:
+    def __init__(self, loaded: LoadedModel, threads: int, batch_size: int | None = None) -> None:
+        """``batch_size``: the largest batch tried (default 64 on CUDA, 16 elsewhere)."""
         super().__init__()
         self.loaded = loaded
         self.info = loaded.info
-        self.batch_size = batch_size
+        self.batch_size = batch_size or (64 if str(loaded.device).startswith("cuda") else 16)
         self.supports_fill_mask = loaded.kind == "masked"
         self.executor = ThreadPoolExecutor(
             max_workers=1,

@@ -19,6 +19,7 @@ import itertools
 import logging
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 from multiprocessing.connection import Connection
@@ -54,8 +55,6 @@ class ModelProcessError(LmscopeError):
 
 def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling (every LmscopeError does), else a plain description."""
-    import pickle
-
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
@@ -99,8 +98,7 @@ def _serve(conn: Connection, spec: ModelSpec, threads: int, batch_size: int | No
     except BaseException as exc:  # noqa: BLE001 - the parent raises it
         send(("failed", _portable(exc)))
         return
-    device = str(loaded.device)
-    backend = HFBackend(loaded, threads, batch_size or (64 if device.startswith("cuda") else 16))
+    backend = HFBackend(loaded, threads, batch_size)
     send(("ready", backend.info))
     asyncio.run(_answer_calls(conn, backend, send))
     conn.close()
