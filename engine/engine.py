@@ -14,17 +14,18 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import AsyncIterator, Callable, Sequence
 
 import torch
 
 from engine.backend import ModelBackend
 from engine.device import default_threads
-from engine.errors import EngineClosedError, GenerationStalledError
+from engine.errors import EngineClosedError, GenerationStalledError, InvalidModelError, UnsupportedModelError
 from engine.loading import Progress, load_model
 from engine.local import HFBackend
 from engine.process import ProcessBackend
-from engine.spec import ModelSpec
+from engine.spec import ModelSpec, ResolvedSource, resolve_source, select_backend
 from engine.types import (
     FillMaskRequest,
     FillMaskResult,
@@ -125,20 +126,38 @@ class Engine:
         return True
 
     async def backend(self, spec: str | ModelSpec, progress: Progress | None = None) -> ModelBackend:
-        """The backend serving ``spec``, loading it first if needed."""
+        """The backend serving ``spec``, loading it first if needed (or again, if its model
+        process was killed: the new process loads the spec the old one was started with)."""
         if self._closed:
             raise EngineClosedError("the engine was closed", hint="create a new Engine")
         if isinstance(spec, str):
             spec = ModelSpec(spec)
         spec = dataclasses.replace(spec, device=spec.device or self.config.device, dtype=spec.dtype or self.config.dtype)
         name = spec.name
-        if name in self._backends:
+        dead = self._take_exited(name)
+        if dead is not None:
+            spec = dead.spec
+        elif name in self._backends:
             self._backends.move_to_end(name)
             return self._backends[name]
         if name not in self._loading:
             self._loading[name] = asyncio.ensure_future(self._open(spec, progress))
             self._loading[name].add_done_callback(lambda _f: self._loading.pop(name, None))
+        if dead is not None:
+            await dead.aclose()
         return await asyncio.shield(self._loading[name])
+
+    def _take_exited(self, name: str) -> ProcessBackend | None:
+        """Forget ``name``'s backend if its model process is gone (killed from outside); return it.
+
+        Taken out before anything awaits, so concurrent callers start one replacement between them.
+        """
+        backend = self._backends.get(name)
+        if not isinstance(backend, ProcessBackend) or not backend.exited:
+            return None
+        log.warning("the process serving %s exited; starting a new one", name)
+        del self._backends[name]
+        return backend
 
     async def _open(self, spec: ModelSpec, progress: Progress | None) -> ModelBackend:
         if spec.is_remote:
@@ -148,20 +167,44 @@ class Engine:
             self._backends[spec.name] = backend
             return backend
 
-        if self.config.isolate:
-            backend: ModelBackend = await ProcessBackend.start(spec, self.threads, self.config.max_batch_size, progress)
-        else:
-            def load_blocking():
-                torch.set_num_threads(self.threads)
-                return load_model(spec, progress)
-
-            loaded = await asyncio.to_thread(load_blocking)
-            backend = HFBackend(loaded, self.threads, self.config.max_batch_size)
+        source = await asyncio.to_thread(resolve_source, spec)
+        backend: ModelBackend | None = None
+        if select_backend(spec, source) == "llamacpp":
+            backend = await self._open_llamacpp(spec, source, progress)
+        if backend is None:
+            backend = await self._open_transformers(spec, progress)
         self._backends[spec.name] = backend
         await self._evict(keep=spec.name, device=backend.info.device)
         if self.config.freeze_gc:
             gc.freeze()
         return backend
+
+    async def _open_transformers(self, spec: ModelSpec, progress: Progress | None) -> ModelBackend:
+        if self.config.isolate:
+            return await ProcessBackend.start(spec, self.threads, self.config.max_batch_size, progress)
+
+        def load_blocking():
+            torch.set_num_threads(self.threads)
+            return load_model(spec, progress)
+
+        loaded = await asyncio.to_thread(load_blocking)
+        return HFBackend(loaded, self.threads, self.config.max_batch_size)
+
+    async def _open_llamacpp(self, spec: ModelSpec, source: ResolvedSource,
+                             progress: Progress | None) -> ModelBackend | None:
+        """The model on llama.cpp; None when it was only chosen automatically and llama.cpp cannot
+        run it (then transformers gets a try). Runs in this process even with ``isolate``: its
+        decode loop spends its time in C, outside the interpreter lock that isolation is about."""
+        from engine.llamacpp import LlamaCppBackend
+
+        try:
+            return await LlamaCppBackend.open(spec, Path(source.location), self.threads, self.config.max_batch_size,
+                                              progress)
+        except (InvalidModelError, UnsupportedModelError) as exc:
+            if spec.backend == "llamacpp":
+                raise
+            log.info("llama.cpp cannot run %s (%s); trying transformers", spec.name, exc.message)
+            return None
 
     async def _evict(self, keep: str, device: str) -> None:
         budget = self.config.memory_budget_bytes or _default_budget(device)

@@ -7,17 +7,8 @@ needs a traceback to be understood.
 
 from __future__ import annotations
 
-
-class LmscopeError(Exception):
-    """Root of every error lmscope raises on purpose."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message if not self.hint else f"{self.message} ({self.hint})"
+# The root lives in evaluators (which may not import the engine); this is the same class.
+from evaluators.errors import LmscopeError  # noqa: F401  (re-exported)
 
 
 class ModelNotFoundError(LmscopeError):

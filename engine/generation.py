@@ -250,6 +250,7 @@ def generate_batch(loaded: LoadedModel, prepared: Sequence[PreparedRequest],
             device=str(loaded.device),
             dtype=dtype_name(loaded.dtype),
             seed=row.seed,
+            backend="hf",
         )
         results.append(GenerationResult(
             request_id=row.prepared.request.request_id,

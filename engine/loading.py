@@ -175,6 +175,7 @@ def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel
         has_chat_template=bool(getattr(tokenizer, "chat_template", None)),
         load_time_s=time.perf_counter() - started,
         loaded_from_cache=from_cache,
+        backend="hf",
     )
     return LoadedModel(model=model, tokenizer=tokenizer, info=info, device=torch.device(device), dtype=dtype)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from engine.detokenize import StopStringMatcher
 from engine.errors import MalformedStreamError
+from engine.sse import excerpt
 from engine.types import (
     ChatRequest,
     FinishReason,
@@ -110,7 +111,8 @@ class Assembler:
 
     Stop strings are also matched here, so a server that ignores ``stop`` (or returns the stop
     string) gives the same text as the local backend; text that may be the start of a stop
-    string is held back from the stream until it is known not to be.
+    string is held back from the stream until it is known not to be. ``secret`` (the API key)
+    is redacted from server text quoted in errors.
     """
 
     request: GenerationRequest
@@ -125,6 +127,7 @@ class Assembler:
     chunks: int = 0
     first_token_at: float | None = None
     finished_at: float | None = None
+    secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._stops = StopStringMatcher(self.request.params.stop)
@@ -132,6 +135,12 @@ class Assembler:
     @property
     def done(self) -> bool:
         return self.finish_reason is not None
+
+    @property
+    def progress(self) -> tuple[int, bool]:
+        """Changes only when content arrives (text, log-probabilities or the finish); empty
+        chunks leave it as it was. What a stall timer watches."""
+        return self.chunks, self.done
 
     def add_chunk(self, obj: dict) -> TokenDelta | None:
         """Absorb one streamed chunk; return the delta to emit, if it released text.
@@ -143,7 +152,8 @@ class Assembler:
             self.usage = obj["usage"]
         choices = obj.get("choices")
         if not isinstance(choices, list):
-            raise MalformedStreamError(f"the server sent a stream chunk without 'choices': {str(obj)[:200]!r}")
+            raise MalformedStreamError(f"the server sent a stream chunk without 'choices': "
+                                       f"{excerpt(obj, self.secret, 200)!r}")
         if not choices:
             return None  # the usage-only chunk of stream_options.include_usage
         choice = choices[0] if isinstance(choices[0], dict) else {}
@@ -168,7 +178,7 @@ class Assembler:
         """
         choices = obj.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise MalformedStreamError(f"the server's answer has no 'choices': {str(obj)[:200]!r}")
+            raise MalformedStreamError(f"the server's answer has no 'choices': {excerpt(obj, self.secret, 200)!r}")
         choice = choices[0]
         if isinstance(choice.get("message"), dict):
             piece = choice["message"].get("content") or ""

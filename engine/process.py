@@ -10,6 +10,10 @@ The child (``_serve``) loads the model and runs an :class:`~engine.local.HFBacke
 :class:`ProcessBackend` forwards calls and cancellations and turns replies back into results,
 deltas and errors. Everything that crosses is a plain picklable dataclass or an
 :class:`~engine.errors.LmscopeError`.
+
+A child that dies (killed from outside, out of memory) fails the calls in flight with
+:class:`ModelProcessError`; the backend then reports :attr:`ProcessBackend.exited`, and the
+engine replaces it with a fresh process for the same spec on the next request.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import threading
 from multiprocessing.connection import Connection
@@ -152,11 +157,13 @@ async def _answer_calls(conn: Connection, backend: Any, send) -> None:
 class ProcessBackend(ModelBackend):
     """A local model served by a child process (see the module docstring). Start with :meth:`start`."""
 
-    def __init__(self, process: multiprocessing.Process, conn: Connection, info: ModelInfo) -> None:
+    def __init__(self, process: multiprocessing.Process, conn: Connection, info: ModelInfo, spec: ModelSpec) -> None:
         super().__init__()
         self.process = process
         self.conn = conn
         self.info = info
+        self.spec = spec  # what the process loaded: a replacement process loads the same
+        self._eof = False  # the reader saw the pipe close: the child is gone
         self.supports_fill_mask = info.kind == "masked"
         self._send_lock = threading.Lock()
         self._ids = itertools.count()
@@ -200,13 +207,18 @@ class ProcessBackend(ModelBackend):
 
         message = await asyncio.to_thread(wait_until_loaded)
         if message[0] == "ready":
-            return cls(process, parent_end, message[1])
+            return cls(process, parent_end, message[1], spec)
         parent_end.close()
         await asyncio.to_thread(process.join, 10)
         if message[0] == "failed":
             raise message[1]
         raise ModelProcessError(f"the process loading {spec.name!r} exited (code {process.exitcode})",
                                 hint=f"it may have run out of memory; its output is in {log_path()}")
+
+    @property
+    def exited(self) -> bool:
+        """Whether the child is gone (killed, crashed): this backend serves nothing more."""
+        return self._eof or self.process.exitcode is not None
 
     # -------------------------------------------------------------------------- plumbing
     def _send(self, message: tuple) -> None:
@@ -225,6 +237,8 @@ class ProcessBackend(ModelBackend):
             try:
                 message = self.conn.recv()
             except (EOFError, OSError):
+                self._eof = True
+                self.process.join(1)  # reaped, so the error can say how it ended
                 break
             except Exception as exc:  # noqa: BLE001 - an unreadable reply fails the calls, not the thread
                 self._fail_all(ModelProcessError(f"unreadable reply from {self.info.name!r}'s process: {exc}"))
@@ -243,9 +257,13 @@ class ProcessBackend(ModelBackend):
         self._fail_all(self._exited())
 
     def _exited(self) -> ModelProcessError:
+        code = self.process.exitcode
+        how = f"was killed ({signal.Signals(-code).name})" if code is not None and code < 0 and \
+            -code in signal.valid_signals() else f"exited (code {code})"
         return ModelProcessError(
-            f"the process serving {self.info.name!r} exited (code {self.process.exitcode})",
-            hint=f"it may have run out of memory (its output is in {log_path()}); load the model again")
+            f"the process serving {self.info.name!r} {how}",
+            hint=f"it was killed or ran out of memory (its output is in {log_path()}); "
+                 "the next request starts it again")
 
     def _fail_all(self, error: ModelProcessError) -> None:
         self._failure = error

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from engine.errors import ContextLengthError, UnsupportedModelError
 from engine.loading import LoadedModel
@@ -83,6 +83,8 @@ def prepare(loaded: LoadedModel, request: GenerationRequest) -> PreparedRequest:
             f"{loaded.info.name!r}'s context of {limit} tokens",
             hint=f"ask for at most {limit - 1} new tokens",
         )
+    if len(ids) > budget and request.truncatable and params.truncation == "left":
+        return _cut_truncatable(loaded, prepared, has_special, budget)
     if len(ids) > budget:
         if params.truncation == "error":
             raise ContextLengthError(
@@ -97,3 +99,41 @@ def prepare(loaded: LoadedModel, request: GenerationRequest) -> PreparedRequest:
             f"to fit the context of {limit} tokens"
         )
     return prepared
+
+
+def _cut_truncatable(loaded: LoadedModel, prepared: PreparedRequest, has_special: bool, budget: int
+                     ) -> PreparedRequest:
+    """Fit the prompt by cutting the end of its truncatable span, keeping every other part intact.
+
+    The span is cut at a token boundary and the prompt re-tokenised, until it fits; the prompt
+    text on the result is exactly what the model sees.
+
+    Raises:
+        ContextLengthError: the prompt does not fit even with the span removed entirely.
+    """
+    span = prepared.request.truncatable
+    text = prepared.prompt_text
+    start = text.rfind(span)
+    if start < 0:  # the template changed the span's text: fall back to cutting from the left
+        return prepare(loaded, replace(prepared.request, truncatable=None))
+    prefix, suffix = text[:start], text[start + len(span):]
+    span_ids = loaded.tokenizer(span, add_special_tokens=False)["input_ids"]
+    tokenize = lambda t: list(loaded.tokenizer(t, add_special_tokens=not has_special)["input_ids"])  # noqa: E731
+    total = len(prepared.input_ids)
+    keep = len(span_ids) - (total - budget)
+    while keep >= 0:
+        cut = loaded.tokenizer.decode(span_ids[:keep], skip_special_tokens=True)
+        ids = tokenize(prefix + cut + suffix)
+        if len(ids) <= budget:
+            prepared.prompt_text, prepared.input_ids = prefix + cut + suffix, ids
+            prepared.warnings.append(
+                f"input truncated to fit the context of {loaded.info.context_length} tokens: kept {keep} of "
+                f"{len(span_ids)} input tokens ({len(cut)} of {len(span)} characters); instructions and "
+                "examples kept whole")
+            return prepared
+        keep -= max(1, len(ids) - budget)
+    raise ContextLengthError(
+        f"the prompt's fixed parts (instructions, system prompt, few-shot examples) need "
+        f"{len(tokenize(prefix + suffix))} tokens, more than the {budget} left in "
+        f"{loaded.info.name!r}'s context of {loaded.info.context_length} after {prepared.params.max_new_tokens} new tokens",
+        hint="use fewer few-shot examples, a shorter prompt, or lower max_new_tokens")

@@ -4,7 +4,9 @@ llama.cpp, ...), driven over HTTP with httpx.
 Single requests stream (server-sent events); batches without a delta callback go as plain
 requests, at most ``max_concurrency`` in flight. The API key is read from the environment
 when connecting and lives only in the HTTP client's headers: never in :class:`ModelInfo`,
-results, errors or logs.
+results, errors or logs. A server is not trusted: whatever it sends passes through
+:func:`~engine.sse.redact` before it is quoted (it may echo the key), and it cannot hold a
+request open forever (a stall timer that only content resets, and an overall deadline).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import logging
 import random
 import threading
 import time
-from contextlib import suppress
-from typing import Awaitable, Sequence
+from contextlib import contextmanager, suppress
+from typing import Awaitable, Iterator, Sequence, TypeVar
 
 import httpx
 
@@ -28,6 +30,7 @@ from engine.errors import (
     GenerationStalledError,
     InvalidRequestError,
     LmscopeError,
+    MalformedStreamError,
     ModelNotFoundError,
     RemoteServerError,
     ServerUnreachableError,
@@ -43,11 +46,17 @@ from engine.remote_scoring import (
     scoring_payload,
 )
 from engine.spec import ModelSpec
-from engine.sse import SSEParser, decode_event, error_message
+from engine.sse import SSEParser, decode_event, error_message, excerpt, redact
 from engine.types import GenerationRequest, GenerationResult, LoglikelihoodResult, ModelInfo, PerplexityResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 CANCEL_POLL_S = 0.05
+# The usage chunk follows the finish at once; a server that keeps the stream open after the
+# finish is not waited for long (the answer is complete).
+AFTER_FINISH_S = 2.0
+# What parsing hostile JSON of the wrong shape raises (a string where a number belongs, ...).
+_SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 _RETRY_STATUS = (429, 503)
 _NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
                   httpx.WriteError)
@@ -61,6 +70,7 @@ async def open_remote(spec: ModelSpec) -> ModelBackend:
         ModelNotFoundError: unknown endpoint name.
         ServerUnreachableError: the server cannot be reached (after the configured retries).
         RemoteServerError: the server refused the connection check (e.g. a bad API key).
+        GenerationStalledError: the check took longer than the endpoint's ``request_timeout_s``.
     """
     backend = OpenAIBackend(spec.name, parse_remote_spec(spec.text))
     try:
@@ -111,16 +121,11 @@ class OpenAIBackend(ModelBackend):
         request (servers that load models on demand do not list them all).
 
         Raises:
-            ServerUnreachableError, RemoteServerError (bad API key, server error).
+            ServerUnreachableError, RemoteServerError (bad API key, server error),
+            GenerationStalledError (no whole answer within ``request_timeout_s``).
         """
         started = time.perf_counter()
-        response = await self._send("GET", "models", None, self.endpoint.connect_timeout_s)
-        try:
-            body = json.loads(await response.aread())
-        except (ValueError, httpx.HTTPError):
-            body = None
-        finally:
-            await response.aclose()
+        body = await self._within_deadline(self._get_json("models"))
         entries = body.get("data") if isinstance(body, dict) else None
         context = None
         for entry in entries if isinstance(entries, list) else []:
@@ -130,10 +135,51 @@ class OpenAIBackend(ModelBackend):
                     context = entry["max_model_len"]  # vLLM
         if self.served_models and self.endpoint.model not in self.served_models:
             log.warning("%s does not list %r among its models (%s)", self.endpoint.base_url,
-                        self.endpoint.model, ", ".join(self.served_models[:10]))
+                        self.endpoint.model, self._served())
         self.info = dataclasses.replace(self.info, context_length=context, load_time_s=time.perf_counter() - started)
 
+    async def _get_json(self, path: str) -> object:
+        """The JSON body of ``GET path``, or None when it is not JSON."""
+        response = await self._send("GET", path, None, self.endpoint.connect_timeout_s)
+        try:
+            return json.loads(await response.aread())
+        except (ValueError, httpx.HTTPError):
+            return None
+        finally:
+            await response.aclose()
+
+    def _served(self) -> str:
+        """The served models, for a message (the names come from the server: redacted)."""
+        return self._redact(", ".join(self.served_models[:10]))
+
     # ------------------------------------------------------------------------------ HTTP
+    async def _within_deadline(self, work: Awaitable[T]) -> T:
+        """``await work``, failing once it has taken the endpoint's ``request_timeout_s``
+        (retries included): a server that trickles bytes never holds a request forever.
+
+        Raises:
+            GenerationStalledError: the deadline passed.
+        """
+        limit = self.endpoint.request_timeout_s
+        deadline = asyncio.timeout(limit)
+        try:
+            async with deadline:
+                return await work
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise GenerationStalledError(f"the server at {self.endpoint.base_url} did not finish the request "
+                                         f"within {limit:g} s", hint="raise the endpoint's request_timeout_s") from None
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Parse server data of any shape: a wrong one is a MalformedStreamError, quoting it redacted."""
+        try:
+            yield
+        except _SHAPE_ERRORS as exc:
+            raise MalformedStreamError(f"the server at {self.endpoint.base_url} sent {what} lmscope cannot read: "
+                                       f"{excerpt(exc, self._secret)}") from None
+
     async def _send(self, method: str, path: str, payload: dict | None, read_timeout_s: float) -> httpx.Response:
         """Send a request, retrying connection failures and 429/503 with exponential backoff.
 
@@ -180,13 +226,12 @@ class OpenAIBackend(ModelBackend):
     def _http_error(self, status: int, raw: bytes, path: str) -> LmscopeError:
         """The error for an HTTP error answer, with the server's own message."""
         try:
-            message = error_message(json.loads(raw))
+            message = error_message(json.loads(raw), self._secret)
         except ValueError:
-            message = error_message(raw.decode("utf-8", "replace")) or "(no message)"
-        message = self._redact(message)
+            message = error_message(raw.decode("utf-8", "replace"), self._secret) or "(no message)"
         ep, model = self.endpoint, self.endpoint.model
         lowered = message.lower()
-        served = f"it serves: {', '.join(self.served_models[:10])}" if self.served_models else \
+        served = f"it serves: {self._served()}" if self.served_models else \
             f"list its models with GET {ep.base_url}/models"
         if status in (400, 404, 422) and model in message and ("model" in lowered or "pinned" in lowered):
             return ModelNotFoundError(f"model {model!r} is not served at {ep.base_url}: {message}", hint=served)
@@ -210,7 +255,7 @@ class OpenAIBackend(ModelBackend):
         return self._redact(str(exc) or type(exc).__name__)
 
     def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        return redact(text, self._secret)
 
     # ------------------------------------------------------------------------ generation
     async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[threading.Event],
@@ -247,7 +292,7 @@ class OpenAIBackend(ModelBackend):
                    stream: bool) -> GenerationResult:
         params = request.params
         seed = params.seed if params.seed is not None or not params.do_sample else random.randrange(2**31)
-        asm = Assembler(request, self.info.name, self.info.device, seed)
+        asm = Assembler(request, self.info.name, self.info.device, seed, secret=self._secret)
         async with self._slots:
             if cancel.is_set():
                 asm.cancel()
@@ -256,7 +301,7 @@ class OpenAIBackend(ModelBackend):
             payload = build_payload(request, self.endpoint.model, stream, seed)
             work = self._stream(payload, route(request), asm, cancel, emit) if stream else \
                 self._complete(payload, route(request), asm)
-            if await _cancellable(work, cancel):
+            if await _cancellable(self._within_deadline(work), cancel):
                 asm.cancel()
         if params.logprobs and asm.chunks and not asm.logprobs:
             self.supports_logprobs = False
@@ -266,16 +311,11 @@ class OpenAIBackend(ModelBackend):
                       emit: Emit | None) -> None:
         stall = self.endpoint.stall_timeout_s
         response = await self._send("POST", path, payload, stall)
-        parser = SSEParser()
         try:
-            async for chunk in response.aiter_bytes():
-                if self._absorb(parser.feed(chunk), asm, emit) or cancel.is_set():
-                    break
-            else:
-                self._absorb(parser.close(), asm, emit)
+            await self._read_stream(response, asm, cancel, emit)
         except httpx.TimeoutException:
-            raise GenerationStalledError(f"the server at {self.endpoint.base_url} sent nothing for {stall:g} s",
-                                         hint="it may be overloaded; the request was abandoned") from None
+            if not asm.done:
+                raise self._stalled() from None
         except httpx.HTTPError as exc:
             raise self._connection_lost(exc) from None
         finally:
@@ -283,6 +323,40 @@ class OpenAIBackend(ModelBackend):
         if not asm.done and not cancel.is_set():
             raise RemoteServerError(f"the server at {self.endpoint.base_url} ended the stream before the answer was "
                                     "complete (no finish_reason)")
+
+    async def _read_stream(self, response: httpx.Response, asm: Assembler, cancel: threading.Event,
+                           emit: Emit | None) -> None:
+        """Absorb the event stream until the answer is complete.
+
+        Progress is content (text, log-probabilities, the finish), not bytes: keep-alive
+        comments and empty chunks do not reset the stall timer.
+
+        Raises:
+            GenerationStalledError: no content for ``stall_timeout_s``.
+        """
+        loop = asyncio.get_running_loop()
+        stall = self.endpoint.stall_timeout_s
+        parser = SSEParser()
+        watchdog = asyncio.timeout(stall)
+        try:
+            async with watchdog:
+                async for chunk in response.aiter_bytes():
+                    before = asm.progress
+                    if self._absorb(parser.feed(chunk), asm, emit) or cancel.is_set():
+                        return
+                    if asm.progress != before:
+                        watchdog.reschedule(loop.time() + (min(stall, AFTER_FINISH_S) if asm.done else stall))
+                self._absorb(parser.close(), asm, emit)
+        except TimeoutError:
+            if not watchdog.expired():
+                raise
+            if not asm.done:  # once finished, only the trailing usage chunk was missing
+                raise self._stalled() from None
+
+    def _stalled(self) -> GenerationStalledError:
+        return GenerationStalledError(
+            f"the server at {self.endpoint.base_url} sent nothing for {self.endpoint.stall_timeout_s:g} s "
+            "(no text and no finish)", hint="it may be overloaded; the request was abandoned")
 
     def _connection_lost(self, exc: httpx.HTTPError) -> ServerUnreachableError:
         return ServerUnreachableError(
@@ -292,10 +366,11 @@ class OpenAIBackend(ModelBackend):
     def _absorb(self, events, asm: Assembler, emit: Emit | None) -> bool:
         """Feed parsed events to ``asm``; return True once the answer is complete."""
         for event in events:
-            obj = decode_event(event)
+            obj = decode_event(event, self._secret)
             if obj is None:  # [DONE]
                 return True
-            delta = asm.add_chunk(obj)
+            with self._reading("a stream chunk"):
+                delta = asm.add_chunk(obj)
             if delta is not None and emit is not None:
                 emit(delta)
             # A finish_reason may be followed by a usage-only chunk, so read on until the stream ends.
@@ -320,7 +395,8 @@ class OpenAIBackend(ModelBackend):
         except ValueError:
             raise RemoteServerError(f"the server at {self.endpoint.base_url} answered with something that is not JSON",
                                     hint="is the URL an OpenAI-compatible API (it usually ends in /v1)?") from None
-        asm.add_response(obj if isinstance(obj, dict) else {})
+        with self._reading("an answer"):
+            asm.add_response(obj if isinstance(obj, dict) else {})
 
     # --------------------------------------------------------------------------- scoring
     async def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodResult]:
@@ -393,14 +469,18 @@ class OpenAIBackend(ModelBackend):
 
     async def _score_request(self, prompt: str, mode: ScoreMode) -> list[PromptToken] | None:
         async with self._slots:
-            response = await self._send("POST", "completions", scoring_payload(self.endpoint.model, prompt, mode),
-                                        self.endpoint.request_timeout_s)
-            raw = await self._read_quietly(response)
+            raw = await self._within_deadline(self._post_raw("completions",
+                                                             scoring_payload(self.endpoint.model, prompt, mode)))
         try:
             obj = json.loads(raw)
         except ValueError:
             return None
-        return prompt_tokens(obj, prompt) if isinstance(obj, dict) else None
+        with self._reading("prompt log-probabilities"):
+            return prompt_tokens(obj, prompt) if isinstance(obj, dict) else None
+
+    async def _post_raw(self, path: str, payload: dict) -> bytes:
+        response = await self._send("POST", path, payload, self.endpoint.request_timeout_s)
+        return await self._read_quietly(response)
 
     def _no_scores(self, what: str) -> UnsupportedModelError:
         return UnsupportedModelError(

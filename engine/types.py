@@ -99,6 +99,9 @@ class ChatRequest:
     messages: tuple[ChatMessage, ...]
     params: GenerationParams = GenerationParams()
     request_id: str = field(default_factory=new_request_id)
+    # Text inside the prompt (e.g. a scenario's input document) that may be cut from its end when
+    # the prompt does not fit the context; everything else (instructions, few-shot turns) is kept.
+    truncatable: str | None = None
 
     def __post_init__(self) -> None:
         msgs = tuple(
@@ -118,6 +121,9 @@ class CompletionRequest:
     prompt: str
     params: GenerationParams = GenerationParams()
     request_id: str = field(default_factory=new_request_id)
+    # Text inside the prompt (e.g. a scenario's input document) that may be cut from its end when
+    # the prompt does not fit the context; everything else (instructions, few-shot turns) is kept.
+    truncatable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,9 @@ class Text2TextRequest:
     task_prefix: str = ""
     params: GenerationParams = GenerationParams()
     request_id: str = field(default_factory=new_request_id)
+    # Text inside the prompt (e.g. a scenario's input document) that may be cut from its end when
+    # the prompt does not fit the context; everything else (instructions, few-shot turns) is kept.
+    truncatable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,7 @@ class Usage:
     device: str
     dtype: str
     seed: int | None
+    backend: str = "unknown"  # what ran the model: "hf", "llamacpp", "remote"
 
     @property
     def tokens_per_s(self) -> float:
@@ -272,3 +282,4 @@ class ModelInfo:
     has_chat_template: bool
     load_time_s: float
     loaded_from_cache: bool = False
+    backend: str = "unknown"  # what runs the model: "hf", "llamacpp", "remote"

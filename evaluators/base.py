@@ -18,6 +18,7 @@ from fractions import Fraction
 from typing import Any, ClassVar
 
 from .errors import CountMismatchError, EmptyCorpusError, InvalidOptionError
+from .resampling import CI_CONVENTION, bootstrap_estimate
 
 Number = int | float
 Row = tuple[Number, ...]
@@ -51,9 +52,12 @@ class ExampleScore:
 class MetricResult:
     """A corpus-level score and everything needed to reproduce it.
 
-    ``ci`` is a (low, high) 95% bootstrap interval when one was asked for; ``signature``
-    records every setting that changes the number (sacrebleu's own string for
-    BLEU/chrF/TER, with the bootstrap seed and resample count when ``ci`` is set).
+    When a confidence interval was asked for, ``ci_mean`` is the mean of the bootstrap
+    resampled scores and ``ci`` is ``(ci_mean - h, ci_mean + h)`` with ``h`` half the width
+    of their 95% percentile interval: sacrebleu's convention (``μ = mean ± h``). Both are
+    None otherwise. ``signature`` records every setting that changes the number
+    (sacrebleu's own string for BLEU/chrF/TER), plus the resample count, seed and the
+    interval convention when ``ci`` is set.
     """
 
     name: str
@@ -64,12 +68,20 @@ class MetricResult:
     n: int = 0
     warnings: tuple[MetricWarning, ...] = ()
     higher_is_better: bool = True
+    ci_mean: float | None = None
+
+    @property
+    def ci_half_width(self) -> float | None:
+        """Half the width of the interval (sacrebleu's ``±`` value), None without one."""
+        return None if self.ci is None else (self.ci[1] - self.ci[0]) / 2
 
     def format(self, width: int = 2) -> str:
-        """One line such as ``BLEU = 48.53 [45.10, 51.90] (nrefs:2|...)``."""
+        """One line as sacrebleu prints it, e.g.
+        ``BLEU = 48.53 (μ = 48.40 ± 3.10) (nrefs:2|bs:1000|seed:12345|...)``."""
         text = f"{self.name} = {self.score:.{width}f}"
         if self.ci is not None:
-            text += f" [{self.ci[0]:.{width}f}, {self.ci[1]:.{width}f}]"
+            mean = self.ci_mean if self.ci_mean is not None else (self.ci[0] + self.ci[1]) / 2
+            text += f" (μ = {mean:.{width}f} ± {self.ci_half_width:.{width}f})"
         return f"{text} ({self.signature})"
 
 
@@ -170,7 +182,9 @@ class Metric(ABC):
 
         Args:
             ci: also compute a seeded bootstrap 95% confidence interval
-                (``n_bootstrap`` resamples; the seed goes in the signature).
+                (``n_bootstrap`` resamples, sacrebleu's mean ± half-width convention; see
+                :mod:`evaluators.resampling`); the resample count, seed and convention
+                go in the signature.
 
         Raises:
             EmptyCorpusError: if no example was added yet.
@@ -181,13 +195,12 @@ class Metric(ABC):
             )
         sums = self._float_sums()
         n = len(self._rows)
-        interval = None
+        interval = mean = None
         signature = self.signature
         if ci:
-            from .significance import bootstrap_interval  # numpy only needed here
-
-            interval = bootstrap_interval(self, self.n_bootstrap, self.seed)
-            signature = self._signature_with_bootstrap(signature)
+            mean, half_width = bootstrap_estimate(self, self.n_bootstrap, self.seed)
+            interval = (mean - half_width, mean + half_width)
+            signature = self._bootstrap_signature(self.n_bootstrap, self.seed)
         return MetricResult(
             name=self.name,
             score=self._score_from_sums(sums, n),
@@ -197,6 +210,7 @@ class Metric(ABC):
             n=n,
             warnings=self._corpus_warnings(n),
             higher_is_better=self.higher_is_better,
+            ci_mean=mean,
         )
 
     # ------------------------------------------------------------------ hooks
@@ -238,14 +252,29 @@ class Metric(ABC):
             warnings.append(MetricWarning("empty_reference", "every reference is empty"))
         return present, warnings
 
-    def _signature_with_bootstrap(self, signature: str) -> str:
-        return f"{signature}|bs:{self.n_bootstrap}|rs:{self.seed}"
+    def _input_warnings(self, hypothesis: Any, references: tuple[str, ...]) -> list[MetricWarning]:
+        """Check an example against the metric's settings before scoring it.
+
+        Raises UnsupportedScriptError for references the settings cannot score; returns
+        warnings (never raises) for a hypothesis they score badly: the content of a
+        hypothesis is what is being measured, never an error.
+        """
+        return []
+
+    def _bootstrap_signature(self, n_resamples: int, seed: int) -> str:
+        """The signature of a bootstrap result (interval or paired test)."""
+        return f"{self.signature}|bs:{n_resamples}|rs:{seed}|ci:{CI_CONVENTION}"
+
+    def _resampled_score(self, sums: Any, n: int) -> float:
+        """Corpus score from the column sums (a float64 numpy vector) of one resample."""
+        return self._score_from_sums(sums.tolist(), n)
 
     # ------------------------------------------------------------------ plumbing
     def _prepare(
         self, hypothesis: Any, references: Any
     ) -> tuple[tuple[str, ...], Row, list[MetricWarning], dict[str, Any]]:
         refs, warnings = self._validate(hypothesis, references)
+        warnings.extend(self._input_warnings(hypothesis, refs))
         row, details = self._row(hypothesis, refs)
         warnings.extend(self._row_warnings(hypothesis, refs, row))
         return refs, row, warnings, details

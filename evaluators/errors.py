@@ -1,23 +1,35 @@
-"""Errors raised by evaluators.
+"""Errors raised by evaluators, and the root of every error lmscope raises on purpose.
 
 Every error carries a one-line ``message`` (what went wrong) and a ``hint`` (what to do
-about it), so a user interface can show both without parsing text.
+about it), so a user interface can show both without parsing text. :class:`LmscopeError`
+lives here, not in the engine, because evaluators may not import the engine while the
+engine may import evaluators; ``engine.LmscopeError`` is this same class.
 """
 
 from __future__ import annotations
 
 
-class EvaluatorError(Exception):
-    """Base class of every error raised by :mod:`evaluators`."""
+class LmscopeError(Exception):
+    """Root of every error lmscope raises on purpose."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message if not hint else f"{message} ({hint})")
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
         self.message = message
         self.hint = hint
 
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class EvaluatorError(LmscopeError):
+    """Base class of every error raised by :mod:`evaluators`."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+
 
 class UnknownMetricError(EvaluatorError, KeyError):
-    """Raised by :func:`evaluators.get` for a name that is not registered."""
+    """Raised by :func:`evaluators.build` for a name that is not registered."""
 
     def __init__(self, name: str, suggestions: list[str], known: list[str]) -> None:
         self.name = name
@@ -28,12 +40,13 @@ class UnknownMetricError(EvaluatorError, KeyError):
             hint = "known metrics: " + ", ".join(known)
         super().__init__(f"unknown metric {name!r}", hint)
 
-    def __str__(self) -> str:  # KeyError would otherwise repr() the message
-        return f"{self.message} ({self.hint})"
+    def __str__(self) -> str:  # KeyError's own __str__ would repr() the message
+        return LmscopeError.__str__(self)
 
 
 class MetricUnavailableError(EvaluatorError):
-    """A registered metric whose optional dependency is not installed."""
+    """A metric that cannot compute here: an optional dependency (a tokenizer, an
+    embedding model) is not installed or was not given."""
 
 
 class InvalidOptionError(EvaluatorError, ValueError):
@@ -52,10 +65,13 @@ class CountMismatchError(EvaluatorError, ValueError):
 
 
 class UnsupportedScriptError(EvaluatorError, ValueError):
-    """A metric was asked to score text in a writing system its settings cannot handle.
+    """References written in a script the metric's settings cannot score, or settings that
+    cannot score the declared language at all.
 
     Raised instead of silently returning a near-zero score (for example ROUGE with an
-    ASCII-only tokenizer on Chinese, or BLEU's 13a tokenizer on unsegmented Chinese).
+    ASCII-only tokenizer on Chinese references, or BLEU's 13a tokenizer on unsegmented
+    Chinese references). A *hypothesis* in such a script is never an error: it is scored
+    and counted in a warning.
     """
 
 

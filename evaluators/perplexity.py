@@ -4,7 +4,8 @@ Each example is the engine's scoring of one text: summed negative log-likelihood
 and the counts it is normalised by. Corpus values pool the sums, the standard way:
 
 - token perplexity  = exp(Σ nll / Σ tokens)
-- word perplexity   = exp(Σ nll / Σ whitespace words)
+- word perplexity   = exp(Σ nll / Σ words), words counted as lm-evaluation-harness does
+  (:func:`count_words`)
 - bits per byte     = Σ nll / (Σ UTF-8 bytes · ln 2)
 
 The window/stride method (how long texts were cut into model-sized windows) changes the
@@ -14,11 +15,26 @@ numbers, so it goes in the signature, and results from different methods are ref
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Protocol, runtime_checkable
 
 from .base import Metric, MetricWarning, Number, Row, safe_exp
 from .errors import InconsistentInputError, InvalidOptionError
 from .registry import register
+
+
+_WHITESPACE_RE = re.compile(r"\s+")
+WORD_COUNT = r"lm-eval(re.split(\s+))"  # goes in the signature
+
+
+def count_words(text: str) -> int:
+    r"""Words of ``text`` for word perplexity, counted exactly as lm-evaluation-harness
+    does (``len(re.split(r"\s+", text))``, its wikitext ``process_results``).
+
+    Unlike ``len(text.split())``, leading or trailing whitespace adds an (empty) word and
+    an empty text counts as one word.
+    """
+    return len(_WHITESPACE_RE.split(text))
 
 
 @runtime_checkable
@@ -36,7 +52,7 @@ class LogLikelihoodStats(Protocol):
 
     @property
     def num_words(self) -> int:
-        """Number of whitespace-separated words of the text."""
+        """Number of words of the text (:func:`count_words`)."""
 
     @property
     def num_bytes(self) -> int:
@@ -133,9 +149,12 @@ class Perplexity(Metric):
         return _values(*sums)
 
     def _signature(self) -> str:
-        return (f"ppl:{self.unit}|nll:nats|agg:pooled|method:{self._method or 'pending'}")
+        return f"ppl:{self.unit}|nll:nats|agg:pooled|words:{WORD_COUNT}|method:{self._method or 'pending'}"
 
 
-register("perplexity", Perplexity, "Token perplexity, exp(Σnll/Σtokens)", aliases=("ppl", "token_perplexity"))
-register("word_perplexity", Perplexity, "Word perplexity, exp(Σnll/Σwords)", aliases=("word_ppl",), unit="word")
-register("bits_per_byte", Perplexity, "Bits per byte, Σnll/(Σbytes·ln2)", aliases=("bpb",), unit="byte")
+register("perplexity", Perplexity, "Token perplexity, exp(Σnll/Σtokens)", aliases=("ppl", "token_perplexity"),
+         input="likelihood")
+register("word_perplexity", Perplexity, "Word perplexity, exp(Σnll/Σwords)", aliases=("word_ppl",),
+         input="likelihood", unit="word")
+register("bits_per_byte", Perplexity, "Bits per byte, Σnll/(Σbytes·ln2)", aliases=("bpb",),
+         input="likelihood", unit="byte")

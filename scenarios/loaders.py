@@ -73,6 +73,8 @@ def read_jsonl(path: Path) -> Iterator[Record]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"line is not valid JSON ({exc.msg} at column {exc.colno})", path=path,
                                 line=number) from None
+            except RecursionError:
+                raise DataError("JSON nested too deeply", path=path, line=number) from None
             if not isinstance(obj, dict):
                 raise DataError(f"expected a JSON object, found {type(obj).__name__}", path=path, line=number)
             yield Record(f"{path.name}:{number}", number, obj)
@@ -142,6 +144,8 @@ def _iter_array_items(fh, path: Path, key: str, chunk_size: int = 1 << 16) -> It
         if not more():
             raise DataError(f'no "{key}" array: not a SQuAD-format file', path=path)
     pos = buffer.index(marker) + len(marker)
+    expect = [":", "["]  # punctuation before the first item; after that, items separated by ","
+    first = True
     while True:
         buffer = buffer[pos:].lstrip()
         pos = 0
@@ -149,11 +153,20 @@ def _iter_array_items(fh, path: Path, key: str, chunk_size: int = 1 << 16) -> It
             if not more():
                 raise DataError("file ends inside the data array", path=path)
             continue
-        if buffer.startswith((":", "[", ",")):
+        if expect:
+            if not buffer.startswith(expect[0]):
+                raise DataError(f'"{key}" is not an array: not a SQuAD-format file', path=path)
+            expect.pop(0)
             pos = 1
             continue
         if buffer.startswith("]"):
             return
+        if not first:
+            if not buffer.startswith(","):
+                raise DataError("invalid JSON in the data array (expected ',' between items)", path=path)
+            buffer = buffer[1:].lstrip()
+            if not buffer and not more():
+                raise DataError("file ends inside the data array", path=path)
         while True:
             try:
                 item, end = decoder.raw_decode(buffer)
@@ -161,17 +174,41 @@ def _iter_array_items(fh, path: Path, key: str, chunk_size: int = 1 << 16) -> It
             except json.JSONDecodeError as exc:
                 if not more():
                     raise DataError(f"invalid JSON in the data array ({exc.msg})", path=path) from None
+            except RecursionError:
+                raise DataError("JSON nested too deeply in the data array", path=path) from None
         yield item
+        first = False
         pos = end
+
+
+def _objects(items: Any, path: Path, what: str, where: str) -> list[dict]:
+    """``items`` as a list of JSON objects, or a DataError naming what is wrong and where."""
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise DataError(f"{where}: {what} should be a list, found {_json_type(items)}", path=path,
+                        hint="is this a SQuAD v1.1 file?")
+    for position, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise DataError(f"{where}: {what} #{position} should be an object, found {_json_type(item)}",
+                            path=path, hint="is this a SQuAD v1.1 file?")
+    return items
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number")
 
 
 def read_squad(path: Path) -> Iterator[Record]:
     with _open_binary(path) as fh:
         for article_number, article in enumerate(_iter_array_items(fh, path, "data"), 1):
-            title = article.get("title", "") if isinstance(article, dict) else ""
-            for paragraph in (article.get("paragraphs") or []) if isinstance(article, dict) else []:
+            (article,) = _objects([article], path, "article", f"data[{article_number - 1}]")
+            title = article.get("title", "")
+            for p_number, paragraph in enumerate(_objects(article.get("paragraphs"), path, "paragraphs",
+                                                          f"article {article_number}")):
                 context = paragraph.get("context", "")
-                for qa in paragraph.get("qas") or []:
+                for qa in _objects(paragraph.get("qas"), path, "qas", f"article {article_number}, paragraph {p_number + 1}"):
                     answers = [a.get("text", "") for a in qa.get("answers") or [] if isinstance(a, dict)]
                     qid = str(qa.get("id", ""))
                     yield Record(f"{path.name}#{qid or article_number}", None, {

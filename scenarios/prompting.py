@@ -29,15 +29,16 @@ def build_request(scenario: Scenario, info: ModelInfo, example: Example, shots: 
     kind = prompt_kind(info)
     params = scenario.generation
     if kind == "seq2seq":
-        return Text2TextRequest(info.name, render(scenario, kind, example), params=params)
+        return Text2TextRequest(info.name, render(scenario, kind, example), params=params,
+                                truncatable=example.input)
     if kind == "chat":
         messages = [ChatMessage("system", scenario.system)] if scenario.system else []
         for shot in shots:
             messages += [ChatMessage("user", render(scenario, kind, shot)),
                          ChatMessage("assistant", shot.references[0])]
         messages.append(ChatMessage("user", render(scenario, kind, example)))
-        return ChatRequest(info.name, tuple(messages), params)
+        return ChatRequest(info.name, tuple(messages), params, truncatable=example.input)
     parts = [scenario.system] if scenario.system else []
     parts += [f"{render(scenario, kind, shot)} {shot.references[0]}" for shot in shots]
     parts.append(render(scenario, kind, example))
-    return CompletionRequest(info.name, "\n\n".join(parts), params)
+    return CompletionRequest(info.name, "\n\n".join(parts), params, truncatable=example.input)

@@ -1,4 +1,10 @@
-"""Exporting a stored run: JSON, CSV, Markdown, or one self-contained HTML file."""
+"""Exporting a stored run: JSON, CSV, Markdown, or one self-contained HTML file.
+
+Every format carries the same numbers as ``lmscope show``: corpus scores with their bootstrap
+intervals, the paired tests between the run's models, warnings and example counts. Model output
+is hostile input: CSV cells that a spreadsheet would run as a formula are neutralised, and
+Markdown and HTML escape every character that could become markup.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,70 @@ import csv
 import html
 import io
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 
 import evaluators
-from scenarios.rescoring import corpus_scores
-from scenarios.store import Store, StoredRun
+from scenarios.errors import ScenarioError
+from scenarios.rescoring import corpus_scores, model_pairs, paired
+from scenarios.store import Store, StoredExample, StoredRun
 
 FORMATS = ("json", "csv", "md", "html")
+_SUFFIXES = {"json": "json", "csv": "csv", "md": "md", "markdown": "md", "html": "html", "htm": "html"}
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP's CSV injection list).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def format_for_path(path: str) -> str:
+    """The export format a report file name asks for (by suffix).
+
+    Raises:
+        ScenarioError: an unsupported suffix such as ``.pdf``.
+    """
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix not in _SUFFIXES:
+        raise ScenarioError(f"cannot write a report as {Path(path).name!r}: unknown format {suffix or '(none)'!r}",
+                            hint="use a .json, .csv, .md or .html file name")
+    return _SUFFIXES[suffix]
+
+
+@dataclass(frozen=True)
+class _Report:
+    """Everything an export shows, computed once."""
+
+    run: StoredRun
+    scores: dict[str, dict[str, evaluators.MetricResult]]
+    tests: list[tuple[str, str, evaluators.PairedResult]]  # (baseline model, system model, result)
+    examples: list[StoredExample]
+    counts: dict[str, tuple[int, int]]  # model -> (finished, failed)
+
+    @property
+    def metric_names(self) -> list[str]:
+        return sorted({k for e in self.examples for k in e.scores})
+
+
+def _gather(store: Store, run: StoredRun) -> _Report:
+    scores = corpus_scores(store, run)
+    scored = [m for m in run.model_names if m in scores]
+    tests = []
+    for a, b in model_pairs(scored):
+        try:
+            tests += [(a, b, result) for result in paired(store, run, a, run, b)]
+        except evaluators.LmscopeError:  # fewer than two common examples: nothing to test
+            pass
+    examples = store.examples(run.id)
+    counts = {m: (sum(1 for e in examples if e.model == m and not e.error),
+                  sum(1 for e in examples if e.model == m and e.error)) for m in run.model_names}
+    return _Report(run, scores, tests, examples, counts)
 
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "-"
+
+
+def _ci(result: evaluators.MetricResult) -> str:
+    return f"{result.ci[0]:.2f}–{result.ci[1]:.2f}" if result.ci else "-"
 
 
 def _result_dict(result: evaluators.MetricResult) -> dict:
@@ -25,52 +84,104 @@ def _result_dict(result: evaluators.MetricResult) -> dict:
             "warnings": [w.message for w in result.warnings]}
 
 
+def _test_dict(a: str, b: str, r: evaluators.PairedResult) -> dict:
+    return {"metric": r.metric, "baseline": a, "system": b, "baseline_score": r.baseline_score,
+            "system_score": r.system_score, "delta": r.delta, "p_value": r.p_value, "significant": r.significant(),
+            "method": r.method, "signature": r.signature}
+
+
 def export(store: Store, run: StoredRun, fmt: str) -> str:
     """The run as text in ``fmt`` (json, csv, md, html)."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    scores = corpus_scores(store, run)
-    examples = store.examples(run.id)
-    if fmt == "json":
-        return json.dumps({
-            "run": {"id": run.id, "scenario": run.scenario_name, "scenario_hash": run.scenario_hash,
-                    "status": run.status, "started": _when(run.started_at), "ended": _when(run.ended_at),
-                    "models": run.models, "generation": run.generation, "seed": run.seed,
-                    "versions": run.versions},
-            "scores": {m: {k: _result_dict(r) for k, r in per.items()} for m, per in scores.items()},
-            "examples": [{"model": e.model, "id": e.example_id, "input": e.input, "prompt": e.prompt,
-                          "output": e.output, "references": list(e.references), "scores": e.scores,
-                          "latency_s": e.latency_s, "new_tokens": e.new_tokens, "error": e.error} for e in examples],
-        }, ensure_ascii=False, indent=2)
-    metric_names = sorted({k for e in examples for k in e.scores})
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["model", "id", "input", "output", "references", *metric_names, "latency_s", "new_tokens", "error"])
-        for e in examples:
-            writer.writerow([e.model, e.example_id, e.input, e.output, " ||| ".join(e.references),
-                             *[e.scores.get(m, "") for m in metric_names], f"{e.latency_s:.3f}", e.new_tokens,
-                             e.error or ""])
-        return buffer.getvalue()
-    if fmt == "md":
-        return _markdown(run, scores, examples, metric_names)
-    return _html(run, scores, examples, metric_names)
+        raise ScenarioError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    report = _gather(store, run)
+    return {"json": _json, "csv": _csv, "md": _markdown, "html": _html}[fmt](report)
 
 
-def _markdown(run, scores, examples, metric_names) -> str:
-    cell = lambda t: str(t).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = [f"# {run.scenario_name} — run {run.id}", "",
-             f"Status: {run.status} · started {_when(run.started_at)} · models: {', '.join(run.model_names)}", "",
-             "| model | metric | score | 95% CI | signature |", "|---|---|---|---|---|"]
-    for model, per in scores.items():
-        for name, r in per.items():
-            ci = f"{r.ci[0]:.2f}–{r.ci[1]:.2f}" if r.ci else "-"
-            lines.append(f"| {cell(model)} | {name} | {r.score:.2f} | {ci} | `{cell(r.signature)}` |")
-    lines += ["", "| model | id | output | references | " + " | ".join(metric_names) + " |",
-              "|---|---|---|---|" + "---|" * len(metric_names)]
-    for e in examples:
-        lines.append(f"| {cell(e.model)} | {cell(e.example_id)} | {cell(e.output if not e.error else 'ERROR: ' + e.error)} | "
-                     f"{cell(' / '.join(e.references))} | " + " | ".join(f"{e.scores.get(m, '')}" for m in metric_names) + " |")
+def _json(report: _Report) -> str:
+    run = report.run
+    return json.dumps({
+        "run": {"id": run.id, "scenario": run.scenario_name, "scenario_hash": run.scenario_hash,
+                "data_hash": run.data_hash, "status": run.status, "started": _when(run.started_at),
+                "ended": _when(run.ended_at), "models": run.models, "model_errors": run.model_errors,
+                "generation": run.generation, "seed": run.seed, "language": run.language, "versions": run.versions,
+                "examples": {m: {"finished": ok, "failed": bad, "total": run.total}
+                             for m, (ok, bad) in report.counts.items()}},
+        "scores": {m: {k: _result_dict(r) for k, r in per.items()} for m, per in report.scores.items()},
+        "paired_tests": [_test_dict(a, b, r) for a, b, r in report.tests],
+        "examples": [{"model": e.model, "id": e.example_id, "input": e.input, "prompt": e.prompt,
+                      "output": e.output, "references": list(e.references), "scores": e.scores,
+                      "latency_s": e.latency_s, "new_tokens": e.new_tokens, "error": e.error,
+                      "warnings": list(e.warnings)} for e in report.examples],
+    }, ensure_ascii=False, indent=2)
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that no spreadsheet runs as a formula: risky text gets a leading apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _csv(report: _Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    metrics = report.metric_names
+    writer.writerow(["model", "id", "input", "output", "references", *metrics, "latency_s", "new_tokens", "error",
+                     "warnings"])
+    for e in report.examples:
+        writer.writerow([csv_cell(c) for c in (e.model, e.example_id, e.input, e.output, " ||| ".join(e.references))]
+                        + [e.scores.get(m, "") for m in metrics]
+                        + [f"{e.latency_s:.3f}", e.new_tokens, csv_cell(e.error or ""), csv_cell(" | ".join(e.warnings))])
+    writer.writerow([])
+    writer.writerow(["model", "metric", "score", "ci_low", "ci_high", "n", "signature", "warnings"])
+    for model, per in report.scores.items():
+        for r in per.values():
+            writer.writerow([csv_cell(model), r.name, r.score, *(r.ci or ("", "")), r.n, csv_cell(r.signature),
+                             csv_cell(" | ".join(w.message for w in r.warnings))])
+    if report.tests:
+        writer.writerow([])
+        writer.writerow(["metric", "baseline", "system", "baseline_score", "system_score", "delta", "p_value"])
+        for a, b, r in report.tests:
+            writer.writerow([r.metric, csv_cell(a), csv_cell(b), r.baseline_score, r.system_score, r.delta, r.p_value])
+    return buffer.getvalue()
+
+
+def md_cell(value: object) -> str:
+    """Text for one Markdown table cell: HTML escaped, pipes and Markdown markup neutralised, one line."""
+    text = html.escape(" ".join(str(value).split()), quote=True)
+    for char in "\\`*_[]|#!~":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _markdown(report: _Report) -> str:
+    run = report.run
+    lines = [f"# {md_cell(run.scenario_name)} — run {md_cell(run.id)}", "",
+             f"Status: {md_cell(run.status)} · started {_when(run.started_at)} · "
+             f"models: {md_cell(', '.join(run.model_names))}", "",
+             "| model | examples | metric | score | 95% CI | signature |", "|---|---|---|---|---|---|"]
+    for model, per in report.scores.items():
+        ok, bad = report.counts[model]
+        for r in per.values():
+            lines.append(f"| {md_cell(model)} | {ok}/{run.total}" + (f", {bad} failed" if bad else "")
+                         + f" | {md_cell(r.name)} | {r.score:.2f} | {_ci(r)} | {md_cell(r.signature)} |")
+    for model, reason in run.model_errors.items():
+        lines.append(f"\n**{md_cell(model)} failed:** {md_cell(reason)}")
+    warnings = [(m, w.message) for m, per in report.scores.items() for r in per.values() for w in r.warnings]
+    if warnings:
+        lines += ["", "Warnings:", ""] + [f"- {md_cell(m)}: {md_cell(w)}" for m, w in warnings]
+    if report.tests:
+        lines += ["", "| metric | A | B | A score | B score | delta | p |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {md_cell(r.metric)} | {md_cell(a)} | {md_cell(b)} | {r.baseline_score:.2f} | "
+                  f"{r.system_score:.2f} | {r.delta:+.2f} | {r.p_value:.4f} |" for a, b, r in report.tests]
+    metrics = report.metric_names
+    lines += ["", "| model | id | output | references | " + " | ".join(md_cell(m) for m in metrics) + " |",
+              "|---|---|---|---|" + "---|" * len(metrics)]
+    for e in report.examples:
+        output = e.output if not e.error else "ERROR: " + e.error
+        lines.append(f"| {md_cell(e.model)} | {md_cell(e.example_id)} | {md_cell(output)} | "
+                     f"{md_cell(' / '.join(e.references))} | " + " | ".join(f"{e.scores.get(m, '')}" for m in metrics)
+                     + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -88,19 +199,36 @@ def _svg_bars(values: list[tuple[str, float]], width: int = 420) -> str:
     return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">{"".join(rows)}</svg>'
 
 
-def _html(run, scores, examples, metric_names) -> str:
+def _html(report: _Report) -> str:
     esc = html.escape
-    metrics = sorted({name for per in scores.values() for name in per})
+    run = report.run
+    metrics = sorted({name for per in report.scores.values() for name in per})
     charts = "".join(
-        f"<section><h3>{esc(name)}</h3>{_svg_bars([(m, per[name].score) for m, per in scores.items() if name in per])}"
-        f"<p class=sig>{esc(next(iter(per[name].signature for per in scores.values() if name in per)))}</p></section>"
-        for name in metrics)
+        f"<section><h3>{esc(name)}</h3>"
+        f"{_svg_bars([(m, per[name].score) for m, per in report.scores.items() if name in per])}"
+        f"<p class=sig>{esc(next(iter(per[name].signature for per in report.scores.values() if name in per)))}</p>"
+        f"</section>" for name in metrics)
+    table = "".join(
+        f"<tr><td>{esc(model)}</td><td>{report.counts[model][0]}/{run.total}"
+        + (f", {report.counts[model][1]} failed" if report.counts[model][1] else "")
+        + f"</td><td>{esc(r.name)}</td><td>{r.score:.2f}</td><td>{_ci(r)}</td>"
+        f"<td>{esc('; '.join(w.message for w in r.warnings))}</td><td class=sig>{esc(r.signature)}</td></tr>"
+        for model, per in report.scores.items() for r in per.values())
+    failures = "".join(f"<p><b>{esc(m)} failed:</b> {esc(reason)}</p>" for m, reason in run.model_errors.items())
+    tests = "".join(
+        f"<tr><td>{esc(r.metric)}</td><td>{esc(a)}</td><td>{esc(b)}</td><td>{r.baseline_score:.2f}</td>"
+        f"<td>{r.system_score:.2f}</td><td>{r.delta:+.2f}</td><td>{r.p_value:.4f}</td></tr>"
+        for a, b, r in report.tests)
+    tests_html = ("<h2>Paired tests</h2><table><tr><th>metric</th><th>A</th><th>B</th><th>A score</th>"
+                  f"<th>B score</th><th>delta</th><th>p</th></tr>{tests}</table>") if tests else ""
+    names = report.metric_names
     rows = "".join(
         f"<tr><td>{esc(e.model)}</td><td>{esc(e.example_id)}</td><td>{esc(e.input)}</td>"
-        f"<td>{esc(e.output) if not e.error else '<b>error</b>: ' + esc(e.error)}</td><td>{esc(' / '.join(e.references))}</td>"
-        + "".join(f"<td>{e.scores.get(m, ''):.4g}</td>" if m in e.scores else "<td></td>" for m in metric_names)
-        + "</tr>" for e in examples)
-    head = "".join(f"<th>{esc(m)}</th>" for m in metric_names)
+        f"<td>{esc(e.output) if not e.error else '<b>error</b>: ' + esc(e.error)}</td>"
+        f"<td>{esc(' / '.join(e.references))}</td>"
+        + "".join(f"<td>{e.scores[m]:.4g}</td>" if m in e.scores else "<td></td>" for m in names)
+        + f"<td>{esc('; '.join(e.warnings))}</td></tr>" for e in report.examples)
+    head = "".join(f"<th>{esc(m)}</th>" for m in names)
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{esc(run.scenario_name)} — {esc(run.id)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
@@ -109,6 +237,8 @@ section{{display:inline-block;margin-right:2em}}</style></head>
 <body><h1>{esc(run.scenario_name)}</h1>
 <p>Run {esc(run.id)} · {esc(run.status)} · started {esc(_when(run.started_at))} · models: {esc(', '.join(run.model_names))}</p>
 <h2>Scores</h2>{charts}
-<h2>Examples</h2><table><tr><th>model</th><th>id</th><th>input</th><th>output</th><th>references</th>{head}</tr>{rows}</table>
+<table><tr><th>model</th><th>examples</th><th>metric</th><th>score</th><th>95% CI</th><th>warnings</th><th>signature</th></tr>{table}</table>
+{failures}{tests_html}
+<h2>Examples</h2><table><tr><th>model</th><th>id</th><th>input</th><th>output</th><th>references</th>{head}<th>warnings</th></tr>{rows}</table>
 </body></html>
 """

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,6 @@ from scenarios.templates import Template, TemplateError, parse_template
 TASKS = ("qa", "summarization", "translation", "chat", "completion")
 PROMPT_KINDS = ("chat", "completion", "seq2seq")
 STANDARD_FIELDS = ("id", "input", "context", "references")
-LANGUAGES = {
-    "en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "pt": "Portuguese",
-    "nl": "Dutch", "ru": "Russian", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "ar": "Arabic",
-    "hi": "Hindi", "tr": "Turkish", "pl": "Polish", "cs": "Czech", "uk": "Ukrainian", "sv": "Swedish",
-}
-# Metrics computed from the engine's log-likelihoods of the input text, not from generated output.
-LIKELIHOOD_METRICS = ("perplexity", "word_perplexity", "bits_per_byte")
 
 DEFAULT_PROMPTS: dict[str, dict[str, str]] = {
     "qa": {
@@ -70,14 +62,30 @@ class _LineLoader(yaml.SafeLoader):
     pass
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice (PyYAML would silently keep the last one)."""
+
+    def __init__(self, key: Any, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key {key!r} (first given on line {first_line})")
+        self.key, self.line = key, line
+
+
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode):
     data = _LineDict()
     data.line = node.start_mark.line + 1
     data.key_lines = {}
     yield data
-    data.update(loader.construct_mapping(node, deep=True))
     for key_node, _ in node.value:
-        data.key_lines[loader.construct_object(key_node)] = key_node.start_mark.line + 1
+        key = loader.construct_object(key_node)
+        line = key_node.start_mark.line + 1
+        try:
+            seen = key in data.key_lines
+        except TypeError:  # an unhashable key: construct_mapping below reports it
+            continue
+        if seen:
+            raise DuplicateKeyError(key, line, data.key_lines[key])
+        data.key_lines[key] = line
+    data.update(loader.construct_mapping(node, deep=True))
 
 
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
@@ -94,12 +102,31 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """A metric as a scenario names it: the registry name (or alias) and its options."""
+
     name: str
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_likelihood(self) -> bool:
-        return self.name in LIKELIHOOD_METRICS
+        """Scored from the engine's log-likelihoods of the input, not from generated text."""
+        return evaluators.entry(self.name).input == "likelihood"
+
+    def build(self, language: str | None) -> evaluators.Metric:
+        """A fresh metric object, told the scenario's language (metrics that take none ignore it)."""
+        options = dict(self.options)
+        language = options.pop("language", language)  # an explicit per-metric language wins
+        return evaluators.build(self.name, language=language, embedder=_lazy_embedder, **options)
+
+
+def _lazy_embedder(texts: list[str]):
+    """MiniLM sentence embeddings from the engine, imported (with torch) only when first used."""
+    from engine.embeddings import embed
+
+    return embed(texts)
+
+
+_lazy_embedder.embedder_name = "all-MiniLM-L6-v2(mean-pool,l2)"  # the signature names the model
 
 
 @dataclass(frozen=True)
@@ -138,25 +165,17 @@ class Scenario:
     def needs_references(self) -> bool:
         return any(not m.is_likelihood for m in self.metrics)
 
+    def with_seed(self, seed: int) -> "Scenario":
+        """This scenario with ``seed`` for its few-shot draws and its sampling."""
+        return dataclasses.replace(self, seed=seed, generation=dataclasses.replace(self.generation, seed=seed))
+
     def template_values(self) -> dict[str, str]:
         """Values every example shares (languages)."""
         return {
             "source_lang": self.source_lang or "", "target_lang": self.target_lang or "",
-            "source_language": LANGUAGES.get(self.source_lang or "", self.source_lang or ""),
-            "target_language": LANGUAGES.get(self.target_lang or "", self.target_lang or ""),
+            "source_language": evaluators.language_name(self.source_lang) if self.source_lang else "",
+            "target_language": evaluators.language_name(self.target_lang) if self.target_lang else "",
         }
-
-    def make_metric(self, spec: MetricSpec) -> evaluators.Metric:
-        """A fresh metric object for ``spec``, told the target language when it takes one."""
-        options = dict(spec.options)
-        metric = evaluators.get(spec.name, **options)
-        if "language" not in options and self.target_lang and _accepts_language(metric):
-            metric = evaluators.get(spec.name, language=self.target_lang, **options)
-        return metric
-
-
-def _accepts_language(metric: evaluators.Metric) -> bool:
-    return "language" in inspect.signature(type(metric).__init__).parameters
 
 
 class _Validator:
@@ -190,6 +209,16 @@ class _Validator:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 raise self.fail(mapping, f"{prefix}{key}", "unknown key",
                                 hint=f"did you mean '{close[0]}'?" if close else f"allowed: {', '.join(allowed)}")
+
+
+MAX_SEED = 2**63 - 1  # seeds are stored as SQLite integers and fed to torch / numpy generators
+
+
+def check_seed(v: "_Validator", mapping: dict, key: str, prefix: str = "") -> int:
+    seed = v.get(mapping, key, (int,), prefix=prefix)
+    if not 0 <= seed <= MAX_SEED:
+        raise v.fail(mapping, f"{prefix}{key}", f"expected an integer from 0 to 2**63-1, found {seed}")
+    return seed
 
 
 def _type_name(t: type) -> str:
@@ -226,6 +255,11 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
     """Validate scenario YAML ``text``; relative data paths resolve against ``path``'s folder."""
     try:
         doc = yaml.load(text, Loader=_LineLoader)  # SafeLoader underneath: no Python objects
+    except DuplicateKeyError as exc:
+        raise ScenarioError(str(exc), path=path, line=exc.line, key=str(exc.key),
+                            hint="give each key once") from None
+    except RecursionError:
+        raise ScenarioError("the YAML is nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -242,9 +276,9 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
     base = path.parent if path else Path.cwd()
     data = _data_spec(v, v.get(doc, "data", (dict,), required=True), base)
     fields = _fields(v, doc, data)
-    source_lang = v.get(doc, "source_lang", (str,))
-    target_lang = v.get(doc, "target_lang", (str,))
-    metrics = _metrics(v, doc, task)
+    source_lang = _language(v, doc, "source_lang")
+    target_lang = _language(v, doc, "target_lang")
+    metrics = _metrics(v, doc, task, target_lang)
     generation = _generation(v, doc, task)
     allowed = set(fields) - {"id", "references"} | {"reference", "source_lang", "target_lang",
                                                      "source_language", "target_language"}
@@ -271,9 +305,19 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
         name=name, task=task, data=data, fields=fields, prompts=prompts, metrics=metrics,
         generation=generation, description=v.get(doc, "description", (str,), default=""),
         source_lang=source_lang, target_lang=target_lang, system=v.get(doc, "system", (str,)),
-        few_shot=few_shot, limit=limit, seed=v.get(doc, "seed", (int,), default=0), path=path,
+        few_shot=few_shot, limit=limit, seed=check_seed(v, doc, "seed") if "seed" in doc else 0, path=path,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(), text=text,
     )
+
+
+def _language(v: _Validator, doc: dict, key: str) -> str | None:
+    code = v.get(doc, key, (str,))
+    if code is None:
+        return None
+    try:
+        return evaluators.resolve_language(code, ())
+    except evaluators.EvaluatorError as exc:
+        raise v.fail(doc, key, exc.message, exc.hint) from None
 
 
 def _data_spec(v: _Validator, data: dict, base: Path, prefix: str = "data.") -> DataSpec:
@@ -320,7 +364,7 @@ def _fields(v: _Validator, doc: dict, data: DataSpec) -> dict[str, str]:
     return fields
 
 
-def _metrics(v: _Validator, doc: dict, task: str) -> tuple[MetricSpec, ...]:
+def _metrics(v: _Validator, doc: dict, task: str, language: str | None) -> tuple[MetricSpec, ...]:
     raw = v.get(doc, "metrics", (list,), default=None)
     if raw is None:
         return tuple(MetricSpec(n) for n in DEFAULT_METRICS[task])
@@ -334,18 +378,31 @@ def _metrics(v: _Validator, doc: dict, task: str) -> tuple[MetricSpec, ...]:
         else:
             raise v.fail(doc, "metrics", f"{key}: expected a metric name or a mapping with 'name', found {item!r}")
         try:
-            evaluators.get(spec.name, **spec.options)
+            spec.build(language)
         except evaluators.EvaluatorError as exc:
             raise v.fail(doc, "metrics", f"{key}: {exc.message}", exc.hint) from None
-        except TypeError as exc:
-            raise v.fail(doc, "metrics", f"{key}: invalid option for {spec.name}: {exc}") from None
         specs.append(spec)
     return tuple(specs)
+
+
+# What each generation setting must be in a scenario file (YAML types; bool is never a number here).
+GENERATION_TYPES: dict[str, tuple[type, ...]] = {
+    "max_new_tokens": (int,), "temperature": (int, float), "top_p": (int, float), "top_k": (int,),
+    "repetition_penalty": (int, float), "stop": (str, list), "seed": (int,), "logprobs": (bool,),
+    "top_logprobs": (int,), "truncation": (str,),
+}
 
 
 def _generation(v: _Validator, doc: dict, task: str) -> GenerationParams:
     section = v.get(doc, "generation", (dict,), default=_LineDict())
     v.reject_unknown(section, tuple(f.name for f in dataclasses.fields(GenerationParams)), "generation.")
+    for key in section:
+        v.get(section, key, GENERATION_TYPES[key], prefix="generation.")
+    if "seed" in section:
+        check_seed(v, section, "seed", "generation.")
+    stop = section.get("stop")
+    if isinstance(stop, list) and not all(isinstance(item, str) for item in stop):
+        raise v.fail(section, "generation.stop", f"expected a list of strings, found {stop!r}")
     values = {k: tuple(val) if isinstance(val, list) else val for k, val in section.items()}
     values.setdefault("max_new_tokens", DEFAULT_MAX_NEW_TOKENS[task])
     try:

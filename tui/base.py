@@ -11,7 +11,8 @@ import gc
 from textual.app import App
 from textual.reactive import reactive
 
-from engine import Engine, EngineConfig, LmscopeError
+from engine import Engine, EngineConfig
+from scenarios.errors import describe_error
 from scenarios.store import Store
 
 
@@ -31,12 +32,9 @@ class LmscopeAppBase(App):
         self.set_reactive(LmscopeAppBase.model_name, model)
 
     def show_error(self, error: Exception) -> None:
-        """A notification with the error's message and hint; the app keeps running."""
-        if isinstance(error, LmscopeError):
-            text = error.message + (f"\n{error.hint}" if error.hint else "")
-        else:
-            text = f"{type(error).__name__}: {error}"
-        self.notify(text, title="error", severity="error", timeout=10)
+        """A notification with the error's message and hint (as the CLI prints them); the app keeps running."""
+        message, hint = describe_error(error)
+        self.notify(message + (f"\n{hint}" if hint else ""), title="error", severity="error", timeout=10)
 
     def on_mount(self) -> None:
         # Keep full garbage collections of the import-time heap (torch, transformers, Textual)

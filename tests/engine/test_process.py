@@ -1,11 +1,12 @@
 """Models in their own process (``EngineConfig(isolate=True)``): same answers, cancellation,
-clear errors when loading fails or the process dies."""
+clear errors when loading fails or the process dies, and a new process after it died."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import os
+import signal
 
 import pytest
 
@@ -18,8 +19,8 @@ from engine import (
     FillMaskRequest,
     GenerationParams,
     GenerationResult,
-    LmscopeError,
     ModelNotFoundError,
+    ModelSpec,
 )
 from engine.process import ModelProcessError, ProcessBackend
 
@@ -88,17 +89,49 @@ async def test_an_isolated_model_answers_exactly_as_in_process(engine, tiny_caus
     assert not backend.process.is_alive()
 
 
-async def test_load_errors_cross_over_and_a_dead_process_fails_clearly(tiny_causal, tmp_path):
+async def test_load_errors_cross_over(tmp_path):
     isolated = Engine(EngineConfig(threads=1, isolate=True))
     try:
         with pytest.raises(ModelNotFoundError, match="missing.gguf"):
             await isolated.load(str(tmp_path / "missing.gguf"))
-        await isolated.load(tiny_causal)
-        backend = await isolated.backend(tiny_causal)
-        backend.process.kill()
-        await asyncio.to_thread(backend.process.join, 10)
-        with pytest.raises(ModelProcessError, match="exited") as raised:
-            await stream(isolated, CompletionRequest(tiny_causal, "A", GREEDY))
-        assert isinstance(raised.value, LmscopeError) and raised.value.hint
     finally:
         await isolated.aclose()
+
+
+async def test_a_killed_process_fails_its_call_and_the_next_call_starts_a_new_one(tiny_causal_long):
+    isolated = Engine(EngineConfig(threads=1, isolate=True))
+    try:
+        await isolated.load(ModelSpec(tiny_causal_long, kind="causal"))
+        first = await isolated.backend(tiny_causal_long)
+        assert isinstance(first, ProcessBackend)
+
+        # Killed mid-answer: that call fails clearly.
+        killed = False
+        with pytest.raises(ModelProcessError, match=r"was killed \(SIGKILL\)") as raised:
+            async for _event in isolated.stream(CompletionRequest(tiny_causal_long, "A",
+                                                                  GenerationParams(max_new_tokens=3000))):
+                if not killed:
+                    os.kill(first.process.pid, signal.SIGKILL)
+                    killed = True
+        assert raised.value.hint and "next request starts it again" in raised.value.hint
+        assert first.exited
+
+        # The next call starts a fresh process with the same spec, transparently.
+        _, answer = await stream(isolated, CompletionRequest(tiny_causal_long, "A", GREEDY))
+        second = await isolated.backend(tiny_causal_long)
+        assert isinstance(second, ProcessBackend) and second is not first
+        assert second.process.pid != first.process.pid and second.spec == first.spec and second.spec.kind == "causal"
+        assert answer.finish_reason == "length" and len(answer.token_ids) == 12
+
+        # Killed while idle: concurrent next calls share one new process, and answer as before.
+        os.kill(second.process.pid, signal.SIGKILL)
+        await asyncio.to_thread(second.process.join, 10)
+        results = await asyncio.gather(*(stream(isolated, CompletionRequest(tiny_causal_long, "A", GREEDY))
+                                         for _ in range(2)))
+        assert all(same_answer(result, answer) for _, result in results)
+        third = await isolated.backend(tiny_causal_long)
+        assert third.process.pid not in (first.process.pid, second.process.pid)
+        assert [info.name for info in isolated.loaded_models()] == [tiny_causal_long]
+    finally:
+        await isolated.aclose()
+    assert not third.process.is_alive()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rouge_score import rouge_scorer
 
 import evaluators
 
@@ -53,14 +54,27 @@ def test_short_sentence_bleu_suggests_chrf() -> None:
     assert not bleu.score_example(long, [long]).warnings
 
 
-def test_lsum_without_sentence_breaks_warns_and_splits() -> None:
+def test_lsum_without_newlines_equals_rouge_score_and_warns() -> None:
+    # rouge-score never splits text itself: one line is one sentence. The old default split
+    # at ". " and scored this pair 100.
+    hyp, ref = "Second sentence. First sentence.", "First sentence. Second sentence."
+    expected = rouge_scorer.RougeScorer(["rougeLsum"]).score(ref, hyp)["rougeLsum"].fmeasure
     lsum = evaluators.get("rougeLsum")
-    # Swapped sentences: with punctuation splitting Lsum sees two sentences each and scores 100.
-    result = lsum.add("Second sentence. First sentence.", ["First sentence. Second sentence."])
-    assert result.score == pytest.approx(100.0)
+    result = lsum.add(hyp, [ref])
+    assert result.score == pytest.approx(100 * expected) and result.score == pytest.approx(50.0)
     assert any(w.code == "lsum_no_newlines" for w in result.warnings)
-    assert "split:newline-else-punct" in lsum.signature
+    assert "split:newline|" in lsum.signature
     assert any("1 of 1 examples" in w.message for w in lsum.corpus().warnings)
+    # One sentence on one line is nothing to warn about.
+    assert not evaluators.get("rougeLsum").score_example("One sentence only.", "One sentence.").warnings
+
+
+def test_lsum_punctuation_splitting_is_explicit() -> None:
+    lsum = evaluators.get("rougeLsum", split_sentences="punctuation")
+    assert lsum.score_example("Second sentence. First sentence.", "First sentence. Second sentence.").score == 100.0
+    assert "split:newline+punctuation" in lsum.signature
+    with pytest.raises(evaluators.InvalidOptionError):
+        evaluators.get("rougeL", split_sentences="punctuation")  # only ROUGE-Lsum has sentences
 
 
 @pytest.mark.parametrize(

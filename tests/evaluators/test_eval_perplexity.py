@@ -42,7 +42,7 @@ def scored() -> list[Scored]:
         logprobs = torch.log_softmax(logits.double(), dim=-1)
         targets = ids[0, 1:]
         nll = -float(logprobs[torch.arange(len(targets)), targets].sum())
-        out.append(Scored(nll, len(targets), len(text.split()), len(text.encode())))
+        out.append(Scored(nll, len(targets), evaluators.count_words(text), len(text.encode())))
     return out
 
 
@@ -99,3 +99,11 @@ def test_bootstrap_interval_on_pooled_perplexity(scored: list[Scored]) -> None:
         metric.add(s)
     result = metric.corpus(ci=True)
     assert result.ci[0] <= result.score <= result.ci[1]
+
+
+def test_local_backend_counts_words_as_lm_eval() -> None:
+    from engine.scoring import num_words
+
+    for text in ("the cat sat", " padded text \n", ""):
+        assert num_words(text) == evaluators.count_words(text)
+    assert num_words(" padded text \n") == 4  # str.split() said 2

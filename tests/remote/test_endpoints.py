@@ -103,3 +103,35 @@ async def test_api_key_is_sent_but_never_shown(monkeypatch):
         assert "sk-very-secret" not in str(error) and INLINE_KEY_ENV in error.hint
     finally:
         await backend.aclose()
+
+
+@pytest.mark.parametrize("spec", [
+    "openai:m@http://host:8000/v1?api_key=sk-very-secret",
+    "openai:m@http://host:8000/v1?key=sk-very-secret",
+    "openai:m@http://host:8000/v1?token=sk-very-secret",
+    "openai:m@https://host/v1?stream=1&access_token=sk-very-secret",
+    "openai:m@http://user:sk-very-secret@host:8000/v1",
+    "openai:m@http://sk-very-secret@host:8000/v1",
+    "openai:@http://host:8000/v1?api_key=sk-very-secret",  # also malformed: the key is still not quoted
+    "openai:m@host:8000/v1?api_key=sk-very-secret",  # no scheme
+    "openai:m@ftp://user:sk-very-secret@host/v1",
+])
+async def test_keys_in_urls_are_refused_without_repeating_them(spec: str, engine, endpoint_config):
+    endpoint_config(CONFIG)
+    with pytest.raises(InvalidRequestError, match="contains credentials") as raised:
+        await engine.load(spec)  # the whole path: engine, backend, spec parsing
+    assert "very-secret" not in str(raised.value)
+    assert INLINE_KEY_ENV in raised.value.hint and "api_key_env" in raised.value.hint
+
+
+def test_a_key_in_a_configured_url_is_refused(endpoint_config):
+    path = endpoint_config('[endpoints.a]\nurl = "http://h:8000/v1?api_key=sk-very-secret"\nmodel = "m"\n')
+    with pytest.raises(InvalidRequestError, match="contains credentials") as raised:
+        parse_remote_spec("openai:a")
+    assert str(path) in raised.value.message and "very-secret" not in str(raised.value)
+    assert "api_key_env" in raised.value.hint
+
+
+def test_other_query_parameters_are_kept():
+    assert parse_remote_spec("openai:m@https://host/v1?api-version=2024-06-01").base_url == \
+        "https://host/v1?api-version=2024-06-01"

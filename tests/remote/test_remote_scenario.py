@@ -33,7 +33,7 @@ async def test_scenario_run_survives_a_server_crash_and_resumes(engine: Engine, 
     assert isinstance(final, RunFinished) and final.failed["openai:crashy"] >= 2
     errors = [e.error for e in events if isinstance(e, ExampleFinished) and e.error]
     assert errors and all("server" in error.lower() and "\n" not in error for error in errors)
-    assert store.run(final.run_id).status == "incomplete"
+    assert store.run(final.run_id).status == "failed"
 
     tiny_server.start()
     resumed = [e async for e in ScenarioRun(None, [], engine, store, resume=final.run_id, n_bootstrap=0)]

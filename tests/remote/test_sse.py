@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import MalformedStreamError, RemoteServerError
-from engine.sse import MAX_EVENT_CHARS, SSEEvent, SSEParser, decode_event, error_message
+from engine.sse import MAX_EVENT_CHARS, SSEEvent, SSEParser, decode_event, error_message, excerpt, redact
 
 STREAM = (
     'data: {"choices": [{"delta": {"content": "Gr\u00fc\u00df"}}]}\n\n'
@@ -75,3 +75,15 @@ def test_error_message_shapes():
     assert error_message({"detail": [{"msg": "field required"}, {"msg": "bad type"}]}) == "field required; bad type"
     assert error_message("Internal\n  Server   Error") == "Internal Server Error"
     assert len(error_message("x" * 5000)) == 300
+
+
+def test_redaction_covers_the_bearer_form_and_comes_before_shortening():
+    key = "sk-secret-key"
+    assert redact(f"BEARER  {key}; again: {key}", key) == "[redacted]; again: [redacted]"
+    assert redact(f"no key set: {key}", None) == f"no key set: {key}"
+    cut = excerpt("x" * 285 + " " + key, key)  # unredacted, the cut would keep "sk-secret"
+    assert cut.endswith("[redacted]") and "sk-sec" not in cut
+    assert "sk-sec" not in error_message({"error": {"message": "x" * 295 + key}}, key)
+    with pytest.raises(RemoteServerError) as raised:
+        decode_event(SSEEvent(f'{{"error": "bad key {key}"}}'), key)
+    assert key not in str(raised.value)

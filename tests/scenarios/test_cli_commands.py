@@ -29,7 +29,7 @@ def test_run_then_runs_show_compare_and_export(tiny_causal, tiny_causal_b, tmp_p
     scenario = write_translation_scenario(tmp_path, n=6)
     first = lmscope("run", str(scenario), "--model", tiny_causal, "--out", str(tmp_path / "report.html"), db=db)
     assert first.returncode == 0, first.stderr
-    assert "bleu" in first.stdout and "nrefs:1" in first.stdout and "6/6" in first.stderr
+    assert "BLEU = " in first.stdout and "nrefs:1" in first.stdout and "6/6" in first.stderr
     html = (tmp_path / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "<svg" in html and "The house number 5 is small." in html
     second = lmscope("run", str(scenario), "--model", tiny_causal_b, "--bootstrap", "0", db=db)
@@ -38,10 +38,12 @@ def test_run_then_runs_show_compare_and_export(tiny_causal, tiny_causal_b, tmp_p
     ids = [line.split()[0] for line in runs.stdout.splitlines()]
     assert len(ids) == 2 and all("finished" in line for line in runs.stdout.splitlines())
     show = lmscope("show", ids[1], db=db)
-    assert show.returncode == 0 and "tiny-translate" in show.stdout and "chrf" in show.stdout
+    assert show.returncode == 0 and "tiny-translate" in show.stdout and "chrF = " in show.stdout
     compare = lmscope("compare", ids[1], ids[0], db=db)
     assert compare.returncode == 0, compare.stderr
-    metric_lines = compare.stdout.splitlines()[1:]
+    header, metric_lines = compare.stdout.splitlines()[:3], compare.stdout.splitlines()[3:]
+    assert header[0].startswith(f"A = run {ids[1]}") and header[1].startswith(f"B = run {ids[0]}")
+    assert "compared on 6 examples" in header[2] and "missing from B: none" in header[2]
     assert len(metric_lines) == 3 and all(" delta " in line for line in metric_lines)
     assert all(("p = " in line) or ("identical scores" in line) for line in metric_lines)
     for fmt in ("json", "csv", "md"):

@@ -31,17 +31,18 @@ class ExampleRecord:
     error: str | None = None
     latency_s: float = 0.0
     new_tokens: int = 0
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def from_event(cls, event: ExampleFinished) -> ExampleRecord:
         e = event.example
         return cls(event.model, e.id, e.index, e.input, event.prompt, event.output, tuple(e.references),
-                   dict(event.scores), event.error, event.latency_s, event.new_tokens)
+                   dict(event.scores), event.error, event.latency_s, event.new_tokens, event.warnings)
 
     @classmethod
     def from_stored(cls, row: StoredExample) -> ExampleRecord:
         return cls(row.model, row.example_id, row.index, row.input, row.prompt, row.output, tuple(row.references),
-                   dict(row.scores), row.error, row.latency_s, row.new_tokens)
+                   dict(row.scores), row.error, row.latency_s, row.new_tokens, row.warnings)
 
 
 class ExampleDetailScreen(ModalScreen[None]):
@@ -64,6 +65,9 @@ class ExampleDetailScreen(ModalScreen[None]):
             yield Static(title, id="detail-title")
             if r.error:
                 yield Static(Text(f"failed: {r.error}", style="bold red"), id="detail-error")
+            if r.warnings:
+                yield Static(Text("\n".join(f"warning: {w}" for w in r.warnings), style="yellow"),
+                             id="detail-warnings")
             yield Static("Prompt", classes="detail-heading")
             yield Static(Text(r.prompt), id="detail-prompt", classes="detail-body")
             yield Static("Output", classes="detail-heading")

@@ -307,8 +307,9 @@ class RunScreen(Screen):
         key = f"{record.model}\x00{record.example_id}"
         failed = record.error is not None
         output = _cell("✗ " + record.error, "bold red") if failed else _cell(record.output)
+        marker = " ⚠" if record.warnings and not failed else ""  # truncated input etc.: Enter shows why
         cells: dict[str, Text] = {
-            "id": Text(record.example_id, style="red" if failed else ""),
+            "id": Text(record.example_id + marker, style="red" if failed else ("yellow" if marker else "")),
             "model": _cell(short_model_name(record.model), limit=20),
         }
         for metric in self._metrics:

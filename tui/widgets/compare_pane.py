@@ -38,6 +38,7 @@ from engine import (
     Text2TextRequest,
     TokenDelta,
 )
+from scenarios.scenario import MetricSpec
 from tui.widgets.chat_stream import BufferedMarkdownStream
 from tui.widgets.chat_turn import ChatTurn
 
@@ -51,10 +52,12 @@ def short_name(spec: str) -> str:
 
 
 def score_text(text: str, reference: str) -> dict[str, float]:
-    """chrF and ROUGE-L of ``text`` against ``reference`` (display name -> score)."""
+    """chrF and ROUGE-L of ``text`` against ``reference`` (display name -> score), in the
+    language the reference is written in."""
+    language = evaluators.resolve_language(None, [reference])
     scores = {}
     for name in LIVE_METRICS:
-        metric = evaluators.get(name)
+        metric = MetricSpec(name).build(language)
         scores[metric.name] = metric.score_example(text, [reference]).score
     return scores
 
