@@ -251,6 +251,7 @@ class Assembler:
                 device=self.device,
                 dtype="unknown",
                 seed=self.seed,
+                backend="remote",
             ),
             prompt_text=prompt_of(self.request),
             logprobs=tuple(self.logprobs),

@@ -110,7 +110,7 @@ class OpenAIBackend(ModelBackend):
         self.info = ModelInfo(
             name=name, source=f"{endpoint.model} at {endpoint.base_url}", kind="causal",
             device=f"remote:{endpoint.host}", dtype="unknown", context_length=None, num_parameters=0,
-            memory_bytes=0, has_chat_template=True, load_time_s=0.0,
+            memory_bytes=0, has_chat_template=True, load_time_s=0.0, backend="remote",
         )
 
     # ------------------------------------------------------------------------ connecting

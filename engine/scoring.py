@@ -73,14 +73,12 @@ def _max_tokens(loaded: LoadedModel) -> int:
     return 32768 if loaded.device.type == "cuda" else 512
 
 
-def loglikelihood(loaded: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: int) -> list[LoglikelihoodResult]:
-    """log P(continuation | context) for each pair, as lm-evaluation-harness computes it.
+def loglikelihood_inputs(loaded: LoadedModel, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], int]]:
+    """For each (context, continuation) pair, the token ids to score and how many of the last
+    ones are the continuation (see :func:`loglikelihood`; shared by every local backend).
 
-    Context and continuation are tokenised separately (trailing spaces of the context move to
-    the continuation) and joined; an empty context is replaced by the prefix token. Sequences
-    longer than the model's context keep their last tokens.
+    Raises InvalidRequestError for an empty continuation.
     """
-    _require_kind(loaded, "log-likelihood", ("causal",))
     tok = loaded.tokenizer
     limit = loaded.info.context_length or 10**9
     jobs: list[tuple[list[int], int]] = []
@@ -93,6 +91,18 @@ def loglikelihood(loaded: LoadedModel, pairs: Sequence[tuple[str, str]], batch_s
         cont_ids = tok(continuation, add_special_tokens=False)["input_ids"]
         whole = ([prefix_token_id(loaded)] + ctx_ids + cont_ids)[-(limit + 1):]
         jobs.append((whole, len(cont_ids)))
+    return jobs
+
+
+def loglikelihood(loaded: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: int) -> list[LoglikelihoodResult]:
+    """log P(continuation | context) for each pair, as lm-evaluation-harness computes it.
+
+    Context and continuation are tokenised separately (trailing spaces of the context move to
+    the continuation) and joined; an empty context is replaced by the prefix token. Sequences
+    longer than the model's context keep their last tokens.
+    """
+    _require_kind(loaded, "log-likelihood", ("causal",))
+    jobs = loglikelihood_inputs(loaded, pairs)
     results: list[LoglikelihoodResult | None] = [None] * len(jobs)
     for chunk in token_batches([len(j[0]) for j in jobs], batch_size, _max_tokens(loaded)):
         scored = _forward_logprobs(loaded, [jobs[i][0] for i in chunk])
@@ -137,10 +147,14 @@ def perplexity_windows(ids: list[int], max_length: int, stride: int) -> list[tup
     return windows
 
 
-def perplexity(loaded: LoadedModel, texts: Sequence[str], max_length: int | None, stride: int | None,
-               batch_size: int) -> list[PerplexityResult]:
-    """Perplexity of each text with a sliding window; windows of all texts are batched."""
-    _require_kind(loaded, "perplexity", ("causal",))
+def perplexity_inputs(loaded: LoadedModel, texts: Sequence[str], max_length: int | None, stride: int | None
+                      ) -> tuple[int, int, int, list[list[int]]]:
+    """(max_length, stride, prefix token, token ids of each text after the prefix token) for
+    :func:`perplexity`: the window defaults to the model's context, the stride to half of it.
+    Shared by every local backend.
+
+    Raises InvalidRequestError for impossible windows or an empty text.
+    """
     context = loaded.info.context_length or 1024
     max_length = min(max_length or context, context)
     stride = stride or max(1, max_length // 2)
@@ -148,11 +162,26 @@ def perplexity(loaded: LoadedModel, texts: Sequence[str], max_length: int | None
         raise InvalidRequestError(
             f"perplexity needs max_length >= 2 and 1 <= stride < max_length; got max_length={max_length}, stride={stride}")
     prefix = prefix_token_id(loaded)
-    windows: list[_Window] = []
+    texts_ids = []
     for index, text in enumerate(texts):
         if not text.strip():
             raise InvalidRequestError(f"text {index} is empty; perplexity needs at least one token")
-        ids = [prefix] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"]
+        texts_ids.append([prefix] + loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+    return max_length, stride, prefix, texts_ids
+
+
+def perplexity_method(max_length: int, stride: int, prefix: int) -> str:
+    """How a perplexity was computed, recorded on every :class:`PerplexityResult`."""
+    return f"sliding-window(max_length={max_length}, stride={stride}, prefix_token={prefix})"
+
+
+def perplexity(loaded: LoadedModel, texts: Sequence[str], max_length: int | None, stride: int | None,
+               batch_size: int) -> list[PerplexityResult]:
+    """Perplexity of each text with a sliding window; windows of all texts are batched."""
+    _require_kind(loaded, "perplexity", ("causal",))
+    max_length, stride, prefix, texts_ids = perplexity_inputs(loaded, texts, max_length, stride)
+    windows: list[_Window] = []
+    for index, ids in enumerate(texts_ids):
         windows += [_Window(index, ids[b:e], scored) for b, e, scored in perplexity_windows(ids, max_length, stride)]
     nll = [0.0] * len(texts)
     count = [0] * len(texts)
@@ -161,7 +190,7 @@ def perplexity(loaded: LoadedModel, texts: Sequence[str], max_length: int | None
         for window, stacked in zip(chunk, _forward_logprobs(loaded, [w.ids for w in chunk], greedy=False)):
             nll[window.text_index] -= float(stacked[0][-window.scored:].sum())
             count[window.text_index] += window.scored
-    method = f"sliding-window(max_length={max_length}, stride={stride}, prefix_token={prefix})"
+    method = perplexity_method(max_length, stride, prefix)
     return [
         PerplexityResult(nll=nll[i], num_tokens=count[i], num_words=num_words(text),
                          num_bytes=len(text.encode("utf-8")), method=method)

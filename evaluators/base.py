@@ -75,13 +75,19 @@ class MetricResult:
         """Half the width of the interval (sacrebleu's ``±`` value), None without one."""
         return None if self.ci is None else (self.ci[1] - self.ci[0]) / 2
 
+    def interval(self, width: int = 2) -> str:
+        """The 95% interval as sacrebleu prints it, ``μ = 48.40 ± 3.10``; ``""`` without one."""
+        if self.ci is None:
+            return ""
+        mean = self.ci_mean if self.ci_mean is not None else (self.ci[0] + self.ci[1]) / 2
+        return f"μ = {mean:.{width}f} ± {self.ci_half_width:.{width}f}"
+
     def format(self, width: int = 2) -> str:
         """One line as sacrebleu prints it, e.g.
         ``BLEU = 48.53 (μ = 48.40 ± 3.10) (nrefs:2|bs:1000|seed:12345|...)``."""
         text = f"{self.name} = {self.score:.{width}f}"
         if self.ci is not None:
-            mean = self.ci_mean if self.ci_mean is not None else (self.ci[0] + self.ci[1]) / 2
-            text += f" (μ = {mean:.{width}f} ± {self.ci_half_width:.{width}f})"
+            text += f" ({self.interval(width)})"
         return f"{text} ({self.signature})"
 
 

@@ -75,7 +75,7 @@ def _when(ts: float | None) -> str:
 
 
 def _ci(result: evaluators.MetricResult) -> str:
-    return f"{result.ci[0]:.2f}–{result.ci[1]:.2f}" if result.ci else "-"
+    return result.interval() or "-"
 
 
 def _result_dict(result: evaluators.MetricResult) -> dict:
@@ -159,7 +159,7 @@ def _markdown(report: _Report) -> str:
     lines = [f"# {md_cell(run.scenario_name)} — run {md_cell(run.id)}", "",
              f"Status: {md_cell(run.status)} · started {_when(run.started_at)} · "
              f"models: {md_cell(', '.join(run.model_names))}", "",
-             "| model | examples | metric | score | 95% CI | signature |", "|---|---|---|---|---|---|"]
+             "| model | examples | metric | score | 95% CI (bootstrap mean ± half-width) | signature |", "|---|---|---|---|---|---|"]
     for model, per in report.scores.items():
         ok, bad = report.counts[model]
         for r in per.values():

@@ -17,7 +17,10 @@ from engine import GenerationResult, TokenLogprob, Usage
 
 FORMAT = 1
 
-_USAGE_FIELDS = ("prompt_tokens", "new_tokens", "time_to_first_token_s", "total_time_s", "device", "dtype", "seed")
+_USAGE_FIELDS = ("prompt_tokens", "new_tokens", "time_to_first_token_s", "total_time_s", "device", "dtype", "seed",
+                 "backend")
+# Fields added after the first format-1 records were written, with the value old records get.
+_USAGE_DEFAULTS = {"backend": "unknown"}
 
 
 class _TokenTable:
@@ -77,7 +80,8 @@ def result_from_record(record: dict[str, Any]) -> GenerationResult:
             text=record["text"],
             token_ids=tuple(int(t) for t in record["token_ids"]),
             finish_reason=record["finish_reason"],
-            usage=Usage(**{name: record["usage"][name] for name in _USAGE_FIELDS}),
+            usage=Usage(**{name: record["usage"].get(name, _USAGE_DEFAULTS.get(name)) if name in _USAGE_DEFAULTS
+                           else record["usage"][name] for name in _USAGE_FIELDS}),
             prompt_text=record["prompt_text"],
             logprobs=rebuild(record["logprobs"]),
             top_logprobs=tuple(rebuild(refs) for refs in record["top_logprobs"]),

@@ -215,4 +215,4 @@ async def test_a_missing_package_is_named_not_blamed_on_the_files(engine, monkey
     monkeypatch.setenv("LMSCOPE_CACHE_DIR", str(tmp_path))  # no converted copy: the GGUF path runs
     monkeypatch.setattr(modeling_utils, "is_accelerate_available", lambda: False)
     with pytest.raises(MissingDependencyError, match="pip install accelerate"):
-        await engine.load("default")
+        await engine.load(ModelSpec("default", backend="hf"))  # auto would pick llama.cpp when installed

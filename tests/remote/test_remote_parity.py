@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from engine import ChatRequest, Engine, EngineConfig, GenerationParams
+from engine import ChatRequest, Engine, EngineConfig, GenerationParams, ModelSpec
 from engine.gguf_cache import converted_dir
 from engine.spec import default_model_path
 from tests.remote.serve import TransformersServe
@@ -22,7 +22,7 @@ def smol_local_dtype() -> str:
 
     async def load() -> str:
         async with Engine(EngineConfig(threads=1)) as engine:
-            return (await engine.load("default")).dtype
+            return (await engine.load(ModelSpec("default", backend="hf"))).dtype
 
     return asyncio.run(load())
 
@@ -43,6 +43,7 @@ def smol_server(smol_local_dtype: str, tmp_path_factory: pytest.TempPathFactory)
 async def test_greedy_remote_answers_equal_local_answers(smol_server: TransformersServe):
     params = GenerationParams(max_new_tokens=24)
     async with Engine(EngineConfig(threads=1)) as engine:
+        await engine.load(ModelSpec("default", backend="hf"))  # the served copy is the transformers one
         requests = [(ChatRequest("default", ({"role": "user", "content": q},), params),
                      ChatRequest(smol_server.spec, ({"role": "user", "content": q},), params)) for q in QUESTIONS]
         local = await engine.generate([pair[0] for pair in requests])

@@ -364,7 +364,7 @@ class CompareScreen(Screen):
                 display = result.name
                 text = f"{result.score:.2f}"
                 if result.ci is not None and all(math.isfinite(v) for v in result.ci):
-                    text += f" [{result.ci[0]:.1f}, {result.ci[1]:.1f}]"
+                    text += f" ({result.interval(1)})"
                 cells.append(Text(text, justify="right"))
             table.add_row(display, *cells, key=metric)
 

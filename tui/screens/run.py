@@ -35,7 +35,7 @@ from scenarios.events import (
 )
 from scenarios.runner import ScenarioRun
 from tui.screens.example_detail import ExampleDetailScreen, ExampleRecord
-from tui.widgets.score_panel import ScoresPanel, format_score, format_verdict, short_model_name
+from tui.widgets.score_panel import ScoresPanel, format_score, format_verdict, printable, short_model_name
 
 STREAM_FLUSH_S = 0.04  # streamed text is buffered (never dropped) and painted at most this often
 CELL_CHARS = 32
@@ -51,7 +51,7 @@ def parse_models(text: str) -> list[str]:
 
 
 def _cell(text: str, style: str = "", limit: int = CELL_CHARS) -> Text:
-    flat = " ".join(text.split())
+    flat = " ".join(printable(text).split())
     return Text(flat if len(flat) <= limit else flat[:limit - 1] + "…", style=style, no_wrap=True)
 
 
@@ -365,7 +365,7 @@ class RunScreen(Screen):
             if not in_flight:
                 continue
             example = in_flight[0]
-            text = "".join(self.streams.get((model, example), [])).replace("\n", "⏎ ")
+            text = printable("".join(self.streams.get((model, example), []))).replace("\n", "⏎ ")
             prefix = f"{short_model_name(model)} · {example} ▸ " if self._multi else f"{example} ▸ "
             room = max(width * (3 if len(self._current) == 1 else 1) - len(prefix), 10)
             line = Text(prefix, style="dim")

@@ -21,6 +21,15 @@ from textual.widgets import Sparkline, Static
 from evaluators import MetricResult, PairedResult
 
 
+_CONTROL = dict.fromkeys([*range(0, 9), *range(11, 32), 127, *range(128, 160)], "\ufffd")
+
+
+def printable(text: str) -> str:
+    """Model output made safe to paint: control characters (escapes, carriage returns, ...) become
+    U+FFFD, so they can neither move the cursor nor hide text. Newlines are kept."""
+    return text.translate(_CONTROL)
+
+
 def format_score(value: float | None) -> str:
     """How every score is shown in the UI (two decimals; ``—`` for none, ``nan`` for NaN)."""
     if value is None:
@@ -75,7 +84,8 @@ class _MetricRow(Widget):
         text = Text.assemble((self.metric, "bold"), (" ↑" if result.higher_is_better else " ↓", "dim"), " ",
                              (format_score(result.score), "bold"))
         if result.ci is not None:  # on its own line: the side panel is narrow at 80 columns
-            text.append(f"\n  95% CI {format_score(result.ci[0])} – {format_score(result.ci[1])}", "dim")
+            # the 95% interval as every view prints it (sacrebleu: bootstrap mean ± half-width)
+            text.append(f"\n  {result.interval()}", "dim")
         self.line.update(text)
         self.sparkline.data = list(history)
         self.signature.update(Text(result.signature, style="dim italic"))
