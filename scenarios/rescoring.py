@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import evaluators
@@ -69,8 +70,6 @@ def common_examples(store: Store, run_a: StoredRun, model_a: str, run_b: StoredR
 
 
 def _reindexed(row: StoredExample, index: int) -> StoredExample:
-    from dataclasses import replace
-
     return replace(row, index=index)
 
 
