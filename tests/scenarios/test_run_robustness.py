@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from scenarios.catalog import find_scenario
 from scenarios.events import ExampleFinished, RunFailed, RunFinished
 from scenarios.rescoring import corpus_scores
