@@ -298,8 +298,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         if m.get("error"):
             print(f"  model {m['name']}: failed to load: {m['error']}")
         else:
-            print(f"  model {m['name']}: {m['kind']}, {m['device']} {m['dtype']}, "
-                  f"{_parameters(m['num_parameters'])} params")
+            print(f"  model {m['name']}: {m['kind']}, {m.get('backend', 'unknown')} backend, {m['device']} "
+                  f"{m['dtype']}, {_parameters(m['num_parameters'])} params")
     print(f"  versions: {', '.join(f'{k} {v}' for k, v in run.versions.items())}")
     print_scores(corpus_scores(store, run), counts=_example_counts(store, run))
     for model, reason in run.model_errors.items():

@@ -39,6 +39,7 @@ def test_run_then_runs_show_compare_and_export(tiny_causal, tiny_causal_b, tmp_p
     assert len(ids) == 2 and all("finished" in line for line in runs.stdout.splitlines())
     show = lmscope("show", ids[1], db=db)
     assert show.returncode == 0 and "tiny-translate" in show.stdout and "chrF = " in show.stdout
+    assert "causal, hf backend, cpu" in show.stdout
     compare = lmscope("compare", ids[1], ids[0], db=db)
     assert compare.returncode == 0, compare.stderr
     header, metric_lines = compare.stdout.splitlines()[:3], compare.stdout.splitlines()[3:]
