@@ -1,11 +1,13 @@
-"""Engine benchmark: lmscope's engine against raw transformers calls in the same process.
+"""Engine benchmark: lmscope on both local backends against the raw libraries, in one process.
 
-Prints medians of several runs and their ratios (engine / raw; > 1 means the engine is faster
-for throughputs, < 1 better for times). Not a test: nothing here asserts a speed.
+Prints medians of several runs of: raw transformers and raw llama.cpp (llama-cpp-python's own
+``create_completion`` on the same GGUF and thread count) single streams; lmscope's chat stream,
+batched throughput (what a scenario run sends), perplexity and load time on each backend; the
+time to the first token, raw and through lmscope. Ratios compare numbers taken in this process,
+interleaved run by run, so a machine busy with other work slows both sides alike: read the
+ratios, not the absolute numbers. Not a test: nothing here asserts a speed.
 
-    .venv/bin/python bench/engine.py [--runs 3] [--max-new-tokens 48] [--batch-size N]
-
-Runs unchanged on CUDA (bfloat16, batch 64 by default there).
+    .venv/bin/python bench/engine.py [--runs 3] [--threads N] [--cold-load]
 """
 
 from __future__ import annotations
@@ -25,8 +27,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationParams, GenerationResult  # noqa: E402
-from engine.device import default_threads, dtype_name, pick_device, pick_dtype  # noqa: E402
+from engine import (  # noqa: E402
+    ChatMessage,
+    ChatRequest,
+    Engine,
+    EngineConfig,
+    GenerationParams,
+    GenerationResult,
+    ModelSpec,
+)
+from engine.device import default_threads  # noqa: E402
 from engine.gguf_cache import converted_dir  # noqa: E402
 from engine.spec import default_model_path  # noqa: E402
 
@@ -48,81 +58,12 @@ PROMPTS = [
     "Write a short thank-you note to a teacher.",
     "What causes rain?",
 ]
+STORY = "Write a short story about a robot who learns to paint."
+BACKENDS = ("llamacpp", "hf")
 
 
 def median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def raw_inputs(tokenizer, prompts: list[str]) -> list[list[int]]:
-    return [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
-                                          tokenize=True, return_dict=True)["input_ids"] for p in prompts]
-
-
-def count_new(tokens: torch.Tensor, eos: set[int]) -> int:
-    """New tokens a sequence really produced: up to and including its first end token."""
-    total = 0
-    for row in tokens.tolist():
-        n = 0
-        for t in row:
-            n += 1
-            if t in eos:
-                break
-        total += n
-    return total
-
-
-def raw_generate(model, tokenizer, ids_list: list[list[int]], max_new_tokens: int, eos: set[int]) -> tuple[int, float]:
-    """What a user writes: left-padded batch, model.generate, greedy. Returns (new tokens, seconds)."""
-    width = max(len(i) for i in ids_list)
-    pad = tokenizer.pad_token_id
-    ids = torch.tensor([[pad] * (width - len(i)) + i for i in ids_list], device=model.device)
-    mask = torch.tensor([[0] * (width - len(i)) + [1] * len(i) for i in ids_list], device=model.device)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=pad, eos_token_id=sorted(eos))
-    if model.device.type == "cuda":
-        torch.cuda.synchronize()
-    return count_new(out[:, width:], eos), time.perf_counter() - start
-
-
-def raw_ttft(model, tokenizer, ids: list[int]) -> float:
-    """Time from calling generate to the first new token reaching a streamer."""
-    from transformers.generation.streamers import BaseStreamer
-
-    class FirstToken(BaseStreamer):
-        def __init__(self):
-            self.calls, self.at = 0, None
-
-        def put(self, value):
-            self.calls += 1
-            if self.calls == 2 and self.at is None:
-                self.at = time.perf_counter()
-
-        def end(self):
-            pass
-
-    streamer = FirstToken()
-    start = time.perf_counter()
-    with torch.inference_mode():
-        model.generate(input_ids=torch.tensor([ids], device=model.device), max_new_tokens=2, do_sample=False,
-                       streamer=streamer, pad_token_id=tokenizer.pad_token_id)
-    return streamer.at - start
-
-
-def raw_perplexity_tokens(model, tokenizer, texts: list[str]) -> tuple[int, float]:
-    """The loop a user writes: one forward pass per text, log-softmax, gather."""
-    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-    start = time.perf_counter()
-    tokens = 0
-    with torch.inference_mode():
-        for text in texts:
-            ids = torch.tensor([[prefix] + tokenizer(text, add_special_tokens=False)["input_ids"]], device=model.device)
-            logprobs = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)
-            float(logprobs.gather(-1, ids[0, 1:, None]).sum())
-            tokens += ids.shape[1] - 1
-    return tokens, time.perf_counter() - start
+    return statistics.median(values) if values else float("nan")
 
 
 def load_texts(n: int) -> list[str]:
@@ -133,150 +74,249 @@ def load_texts(n: int) -> list[str]:
     return [" ".join(PROMPTS)] * n
 
 
-async def engine_batched(engine: Engine, prompts: list[str], params: GenerationParams) -> tuple[int, float]:
+# ------------------------------------------------------------------------------ raw libraries
+class Stream:
+    """Times of the first and last token of one answer and how many there were."""
+
+    def __init__(self, started: float) -> None:
+        self.started, self.first, self.last, self.tokens = started, None, None, 0
+
+    def token(self, n: int = 1) -> None:
+        now = time.perf_counter()
+        self.first = self.first or now
+        self.last, self.tokens = now, self.tokens + n
+
+    @property
+    def ttft(self) -> float:
+        return self.first - self.started
+
+    @property
+    def decode_rate(self) -> float:
+        """Tokens per second after the first (the rate a reader sees)."""
+        return (self.tokens - 1) / (self.last - self.first) if self.tokens > 1 else float("nan")
+
+
+def raw_llama(threads: int):
+    """llama-cpp-python's high-level Llama on the default GGUF, with the engine's one deviation
+    from its defaults: no AMX weight repacking, which crashes on these machines (llama.cpp
+    issue 20824) and does not apply to Q4_1 weights anyway."""
+    import llama_cpp
+    import llama_cpp.llama as high_level
+
+    defaults = llama_cpp.llama_model_default_params
+
+    def params():
+        p = defaults()
+        p.use_extra_bufts = False
+        return p
+
+    high_level.llama_cpp.llama_model_default_params = params
+    try:
+        return llama_cpp.Llama(str(default_model_path()), n_threads=threads, n_threads_batch=threads, n_ctx=2048,
+                               verbose=False)
+    finally:
+        high_level.llama_cpp.llama_model_default_params = defaults
+
+
+def raw_llama_stream(llm, prompt_text: str, max_new_tokens: int) -> Stream:
+    llm.reset()  # no prompt cache from the previous run: the engine recomputes short prompts too
+    stream = Stream(time.perf_counter())
+    for _ in llm.create_completion(prompt_text, max_tokens=max_new_tokens, temperature=0.0, stream=True):
+        stream.token()
+    return stream
+
+
+def raw_transformers_stream(model, ids: list[int], max_new_tokens: int, eos: list[int]) -> Stream:
+    from transformers.generation.streamers import BaseStreamer
+
+    class Timer(BaseStreamer):
+        def __init__(self, stream: Stream) -> None:
+            self.stream, self.prompt_seen = stream, False
+
+        def put(self, value):
+            if self.prompt_seen:
+                self.stream.token()
+            self.prompt_seen = True
+
+        def end(self):
+            pass
+
+    stream = Stream(time.perf_counter())
+    with torch.inference_mode():
+        model.generate(input_ids=torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False,
+                       streamer=Timer(stream), eos_token_id=eos, pad_token_id=eos[0])
+    return stream
+
+
+def raw_transformers_perplexity(model, tokenizer, texts: list[str]) -> float:
+    """The loop a user writes: one forward pass per text. Tokens per second."""
+    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    start, tokens = time.perf_counter(), 0
+    with torch.inference_mode():
+        for text in texts:
+            ids = torch.tensor([[prefix] + tokenizer(text, add_special_tokens=False)["input_ids"]])
+            logprobs = torch.log_softmax(model(ids).logits[0, :-1].float(), dim=-1)
+            float(logprobs.gather(-1, ids[0, 1:, None]).sum())
+            tokens += ids.shape[1] - 1
+    return tokens / (time.perf_counter() - start)
+
+
+# ------------------------------------------------------------------------------------ lmscope
+async def lmscope_stream(engine: Engine, max_new_tokens: int) -> tuple[Stream, GenerationResult]:
+    request = ChatRequest("default", (ChatMessage("user", STORY),), GenerationParams(max_new_tokens=max_new_tokens))
+    stream = Stream(time.perf_counter())
+    async for event in engine.stream(request):
+        if isinstance(event, GenerationResult):
+            return stream, event
+        stream.token(len(event.token_ids))
+    raise RuntimeError("the stream ended without a result")
+
+
+async def lmscope_batched(engine: Engine, prompts: list[str], max_new_tokens: int) -> tuple[float, str]:
+    """New tokens per second over ``prompts``, sent as a scenario run sends them (the backend's
+    batch size per call); and the dtype the batches ran in."""
+    size = getattr(await engine.backend("default"), "batch_size", 8)
+    params = GenerationParams(max_new_tokens=max_new_tokens)
     requests = [ChatRequest("default", (ChatMessage("user", p),), params) for p in prompts]
+    start, new, dtype = time.perf_counter(), 0, "?"
+    for i in range(0, len(requests), size):
+        results = await engine.generate(requests[i:i + size])
+        new += sum(r.usage.new_tokens for r in results)
+        dtype = results[0].usage.dtype
+    return new / (time.perf_counter() - start), dtype
+
+
+async def lmscope_perplexity(engine: Engine, texts: list[str]) -> float:
     start = time.perf_counter()
-    results = await engine.generate(requests)
-    return sum(r.usage.new_tokens for r in results), time.perf_counter() - start
+    results = await engine.perplexity("default", texts)
+    return sum(r.num_tokens for r in results) / (time.perf_counter() - start)
 
 
-async def engine_ttft(engine: Engine, prompt: str) -> float:
-    start = time.perf_counter()
-    async for event in engine.stream(ChatRequest("default", (ChatMessage("user", prompt),), GenerationParams(max_new_tokens=2))):
-        if not isinstance(event, GenerationResult):
-            return time.perf_counter() - start
-    raise RuntimeError("no token")
-
-
-async def timed_load(cache_dir: str) -> float:
-    """Load the default model in a fresh engine using the given converted-model cache folder."""
-    os.environ["LMSCOPE_CACHE_DIR"] = cache_dir
-    async with Engine(EngineConfig(threads=THREADS)) as eng:
+async def load_time(backend: str, threads: int) -> float:
+    async with Engine(EngineConfig(threads=threads)) as engine:
         start = time.perf_counter()
-        await eng.load("default")
+        await engine.load(ModelSpec("default", backend=backend))
         return time.perf_counter() - start
 
 
-def continuous_batching(model, ids_list: list[list[int]], max_new_tokens: int, eos: set[int]) -> tuple[int, float] | str:
-    from transformers import GenerationConfig
-
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=sorted(eos),
-                              pad_token_id=model.generation_config.pad_token_id)
-    try:
-        start = time.perf_counter()
-        out = model.generate_batch(inputs=ids_list, generation_config=config, progress_bar=False)
-        elapsed = time.perf_counter() - start
-        return sum(len(o.generated_tokens) for o in out.values()), elapsed
-    except Exception as exc:  # noqa: BLE001 - report why it cannot run here
-        return f"unavailable ({type(exc).__name__}: {str(exc).splitlines()[0][:100]})"
-
-
-def row(name: str, engine_value: float, raw_value: float, unit: str, higher_is_better: bool = True) -> None:
-    ratio = engine_value / raw_value if raw_value else float("nan")
-    note = "engine faster" if (ratio > 1) == higher_is_better else "raw faster"
-    print(f"  {name:<44} engine {engine_value:9.2f} {unit:<6} raw {raw_value:9.2f} {unit:<6} ratio {ratio:5.2f}  ({note})")
-
-
-THREADS = default_threads()
+# -------------------------------------------------------------------------------------- output
+def line(name: str, value: float, unit: str, *, against: tuple[str, float] | None = None,
+         goal: float | None = None) -> None:
+    """One result: its median, a ratio to a baseline measured in this process, and the goal."""
+    text = f"  {name:<46} {value:9.1f} {unit:<6}"
+    if against:
+        ratio = value / against[1]
+        text += f"  {ratio:5.2f}x {against[0]:<26}"
+        if goal:
+            text += f"  goal >= {goal:g}x: {'met' if ratio >= goal else 'NOT met'}"
+    print(text)
 
 
 async def main() -> None:
-    global THREADS
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--load-runs", type=int, default=2)
-    parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--skip-sequential", action="store_true")
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="single-stream answers")
+    parser.add_argument("--batch-requests", type=int, default=32)
+    parser.add_argument("--batch-new-tokens", type=int, default=48)
+    parser.add_argument("--cold-load", action="store_true", help="also time a first Hugging Face load (dequantises)")
     args = parser.parse_args()
-    THREADS = args.threads or THREADS
-    torch.set_num_threads(THREADS)
-    device = pick_device(None)
-    dtype = pick_dtype(device)
-    batch = args.batch_size or (64 if device.startswith("cuda") else 16)
-    prompts = (PROMPTS * ((batch + len(PROMPTS) - 1) // len(PROMPTS)))[:max(batch, len(PROMPTS))]
-    print(f"lmscope engine benchmark: SmolLM2-135M-Instruct on {device} ({torch.cuda.get_device_name() if device.startswith('cuda') else os.cpu_count()} "
-          f"{'GPU' if device.startswith('cuda') else 'cores'}), {dtype_name(dtype)}, threads={THREADS}, "
-          f"{len(prompts)} prompts, batch {batch}, max_new_tokens={args.max_new_tokens}, medians of {args.runs} runs")
+    threads = args.threads or default_threads()
+    torch.set_num_threads(threads)
+    prompts = (PROMPTS * (args.batch_requests // len(PROMPTS) + 1))[:args.batch_requests]
+    print(f"lmscope engine benchmark: SmolLM2-135M-Instruct (GGUF Q4_1), cpu, {os.cpu_count()} cores, "
+          f"threads={threads}, medians of {args.runs} runs, load average {os.getloadavg()[0]:.1f}")
 
-    # Loads: cold (dequantise GGUF) vs converted cache, each in a fresh cache folder / the warm one.
-    cold, warm = [], []
-    cache = tempfile.mkdtemp(prefix="lmscope-bench-cache-")
-    for _ in range(args.load_runs):
-        fresh = tempfile.mkdtemp(prefix="lmscope-bench-cold-")
-        cold.append(await timed_load(fresh))
-    await timed_load(cache)  # fill
-    for _ in range(args.runs):
-        warm.append(await timed_load(cache))
-    os.environ["LMSCOPE_CACHE_DIR"] = cache
+    cold = None
+    if args.cold_load:
+        os.environ["LMSCOPE_CACHE_DIR"] = tempfile.mkdtemp(prefix="lmscope-bench-cold-")
+        cold = await load_time("hf", threads)
+    await load_time("hf", threads)  # fills the converted-model cache if empty
+    loads = {b: [await load_time(b, threads) for _ in range(args.runs)] for b in BACKENDS}
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = converted_dir(default_model_path())
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
-    eos = {model.generation_config.eos_token_id, tokenizer.eos_token_id} - {None}
-    ids_list = raw_inputs(tokenizer, prompts)
-    params = GenerationParams(max_new_tokens=args.max_new_tokens)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    eos = sorted({model.generation_config.eos_token_id, tokenizer.eos_token_id} - {None})
+    story_ids = tokenizer.apply_chat_template([{"role": "user", "content": STORY}], add_generation_prompt=True,
+                                              tokenize=True, return_dict=True)["input_ids"]
+    llm = raw_llama(threads)
+    texts = load_texts(16)
 
-    async with Engine(EngineConfig(threads=THREADS, max_batch_size=batch)) as engine:
-        await engine.load("default")
-        await engine_batched(engine, prompts[:2], params)  # warm-up
-        raw_generate(model, tokenizer, ids_list[:2], 4, eos)
+    engines = {b: Engine(EngineConfig(threads=threads, backend=b)) for b in BACKENDS}
+    try:
+        prompt_text = ""
+        for engine in engines.values():  # warm-up: load, first batch (the bfloat16 copy), first perplexity
+            _, result = await lmscope_stream(engine, 4)
+            prompt_text = prompt_text or result.prompt_text
+            await lmscope_batched(engine, prompts[:2], 4)
+            await lmscope_perplexity(engine, texts[:1])
+        raw_llama_stream(llm, prompt_text, 4)
+        raw_transformers_stream(model, story_ids, 4, eos)
 
-        e_tps, r_tps = [], []
+        rate = {k: [] for k in ("raw_hf", "raw_llama", "llamacpp", "hf")}
+        ttft = {k: [] for k in rate}
+        dtypes: dict[str, str] = {}
         for _ in range(args.runs):
-            n, t = await engine_batched(engine, prompts, params)
-            e_tps.append(n / t)
-            n, t = raw_generate(model, tokenizer, ids_list[:batch], args.max_new_tokens, eos)
-            r_tps.append(n / t)
-
-        cb = continuous_batching(model, ids_list[:batch], args.max_new_tokens, eos)
-
-        e_seq, r_seq = [], []
-        if not args.skip_sequential:
-            for _ in range(args.runs):
-                n_total, t_total = 0, 0.0
-                for p in prompts[:8]:
-                    n, t = await engine_batched(engine, [p], params)
-                    n_total, t_total = n_total + n, t_total + t
-                e_seq.append(n_total / t_total)
-                n_total, t_total = 0, 0.0
-                for ids in ids_list[:8]:
-                    n, t = raw_generate(model, tokenizer, [ids], args.max_new_tokens, eos)
-                    n_total, t_total = n_total + n, t_total + t
-                r_seq.append(n_total / t_total)
-
-        e_ttft, r_ttft = [], []
-        for i in range(max(5, args.runs)):
-            e_ttft.append(await engine_ttft(engine, PROMPTS[i % len(PROMPTS)]))
-            r_ttft.append(raw_ttft(model, tokenizer, ids_list[i % len(PROMPTS)]))
-
-        texts = load_texts(16)
-        await engine.perplexity("default", texts[:2])
-        e_ppl, r_ppl = [], []
+            for key, stream in (("raw_llama", raw_llama_stream(llm, prompt_text, args.max_new_tokens)),
+                                ("raw_hf", raw_transformers_stream(model, story_ids, args.max_new_tokens, eos))):
+                rate[key].append(stream.decode_rate)
+                ttft[key].append(stream.ttft)
+            for b, engine in engines.items():
+                stream, result = await lmscope_stream(engine, args.max_new_tokens)
+                rate[b].append(stream.decode_rate)
+                ttft[b].append(stream.ttft)
+                dtypes[b] = f"{result.usage.dtype}, {result.usage.dtype_choice}"
+        batched = {b: [] for b in BACKENDS}
+        batch_dtypes: dict[str, str] = {}
         for _ in range(args.runs):
-            start = time.perf_counter()
-            results = await engine.perplexity("default", texts)
-            e_ppl.append(sum(r.num_tokens for r in results) / (time.perf_counter() - start))
-            n, t = raw_perplexity_tokens(model, tokenizer, texts)
-            r_ppl.append(n / t)
+            for b, engine in engines.items():
+                tps, batch_dtypes[b] = await lmscope_batched(engine, prompts, args.batch_new_tokens)
+                batched[b].append(tps)
+        ppl = {k: [] for k in ("raw_hf", *BACKENDS)}
+        for _ in range(args.runs):
+            ppl["raw_hf"].append(raw_transformers_perplexity(model, tokenizer, texts))
+            for b, engine in engines.items():
+                ppl[b].append(await lmscope_perplexity(engine, texts))
+    finally:
+        for engine in engines.values():
+            await engine.aclose()
 
-    print("results (medians):")
-    row(f"batched generate, batch {batch} (tok/s)", median(e_tps), median(r_tps), "tok/s")
-    if isinstance(cb, str):
-        print(f"  continuous batching (generate_batch): {cb}")
-    else:
-        row("static batching vs continuous batching (tok/s)", median(e_tps), cb[0] / cb[1], "tok/s")
-    if e_seq:
-        row("sequential generate, 1 request at a time", median(e_seq), median(r_seq), "tok/s")
-    ttft_e, ttft_r = median(e_ttft) * 1000, median(r_ttft) * 1000
-    print(f"  {'streaming time to first token (ms)':<44} engine {ttft_e:9.2f} ms     raw {ttft_r:9.2f} ms     "
-          f"overhead {ttft_e - ttft_r:+.2f} ms")
-    row("perplexity, 16 SciTLDR abstracts (tok/s)", median(e_ppl), median(r_ppl), "tok/s")
-    print(f"  {'load: cold GGUF vs converted cache (s)':<44} cold {median(cold):9.2f} s      cache {median(warm):7.2f} s      "
-          f"speed-up {median(cold) / median(warm):.1f}x")
+    m = {k: median(v) for k, v in rate.items()}
+    print("\nload the default model (hf: from the converted-model cache)")
+    line("lmscope on llama.cpp", median(loads["llamacpp"]), "s")
+    line("lmscope on transformers", median(loads["hf"]), "s")
+    if cold is not None:
+        line("lmscope on transformers, first load (dequantise)", cold, "s")
+    print(f"  goal: default ready in < 2 s on llama.cpp: {'met' if median(loads['llamacpp']) < 2 else 'NOT met'}")
+
+    print(f"\nsingle stream, decode rate after the first token ({args.max_new_tokens} new tokens at most, greedy)")
+    line("raw transformers (model.generate, float32)", m["raw_hf"], "tok/s")
+    line("raw llama.cpp (Llama.create_completion)", m["raw_llama"], "tok/s", against=("raw transformers", m["raw_hf"]))
+    line("lmscope chat stream on llama.cpp", m["llamacpp"], "tok/s", against=("raw llama.cpp", m["raw_llama"]),
+         goal=0.9)
+    line("  (the same, against transformers)", m["llamacpp"], "tok/s", against=("raw transformers", m["raw_hf"]), goal=3)
+    line(f"lmscope chat stream on transformers ({dtypes['hf']})", m["hf"], "tok/s",
+         against=("raw transformers", m["raw_hf"]))
+
+    print("\ntime to first token (ms; the same prompt, no prompt cache)")
+    for b, raw, label in (("llamacpp", "raw_llama", "llama.cpp"), ("hf", "raw_hf", "transformers")):
+        ours, theirs = median(ttft[b]) * 1000, median(ttft[raw]) * 1000
+        print(f"  {label:<14} raw {theirs:8.1f} ms   lmscope {ours:8.1f} ms   streaming overhead {ours - theirs:+7.1f} ms"
+              f"   goal <= 10 ms: {'met' if ours - theirs <= 10 else 'NOT met'}")
+
+    print(f"\nbatched scenario throughput: {len(prompts)} chat requests, {args.batch_new_tokens} new tokens at most, "
+          "new tokens per second, prompts included")
+    for b in BACKENDS:
+        line(f"lmscope on {b} ({batch_dtypes[b]})", median(batched[b]), "tok/s",
+             against=("raw llama.cpp single stream", m["raw_llama"]), goal=2)
+
+    print("\nperplexity, 16 SciTLDR abstracts (scored tokens per second)")
+    line("raw transformers (one forward pass per text)", median(ppl["raw_hf"]), "tok/s")
+    for b in BACKENDS:
+        line(f"lmscope on {b}", median(ppl[b]), "tok/s", against=("raw transformers", median(ppl["raw_hf"])))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ from textual.widgets import Input  # noqa: E402
 
 from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationParams, GenerationResult  # noqa: E402
 from scenarios.store import Store  # noqa: E402
+from tui.widgets.chat_input import ChatInput  # noqa: E402
 from tui.base import LmscopeAppBase  # noqa: E402
 from tui.screens.chat import ChatScreen  # noqa: E402
 from tui.widgets import chat_stream  # noqa: E402
@@ -112,7 +113,7 @@ async def measure(model: str, tokens: int, isolate: bool) -> dict[str, float]:
             await pilot.pause(0.05)
         screen.sampling.apply({"max_new_tokens": tokens})
         params = screen.sampling.params(logprobs=True, top_logprobs=5)  # what the chat screen sends
-        screen.query_one("#chat-input", Input).value = PROMPT
+        screen.query_one("#chat-input", ChatInput).value = PROMPT
         chat_stream.BufferedMarkdownStream.write = recording_write
         try:
             app.gaps.clear()

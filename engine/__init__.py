@@ -22,6 +22,8 @@ from engine.errors import (
 )
 from engine.spec import ModelSpec
 from engine.types import (
+    AttentionRequest,
+    AttentionResult,
     ChatMessage,
     ChatRequest,
     CompletionRequest,
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from engine.engine import Engine, EngineConfig
 
 __all__ = [
-    "ChatMessage", "ChatRequest", "CompletionRequest", "ContextLengthError", "Engine", "EngineClosedError",
+    "AttentionRequest", "AttentionResult", "ChatMessage", "ChatRequest", "CompletionRequest", "ContextLengthError", "Engine", "EngineClosedError",
     "EngineConfig", "FillMaskRequest", "FillMaskResult", "GenerationParams", "GenerationRequest",
     "GenerationResult", "GenerationStalledError", "HubUnreachableError", "InvalidModelError",
     "InvalidRequestError", "LmscopeError", "LoglikelihoodResult", "MaskPrediction", "MissingDependencyError", "ModelInfo",

@@ -6,12 +6,14 @@ cancellation bookkeeping; a backend only runs requests for one model.
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
-from typing import Callable, ClassVar, Sequence
+from typing import Callable, Sequence
 
+from engine.cancel import CancelToken
 from engine.errors import UnsupportedModelError
 from engine.types import (
+    AttentionRequest,
+    AttentionResult,
     FillMaskRequest,
     FillMaskResult,
     GenerationRequest,
@@ -28,18 +30,14 @@ Emit = Callable[[TokenDelta], None]
 class ModelBackend(ABC):
     """One model, ready to serve requests.
 
-    Optional features are class flags so callers can ask before trying (a metric that needs
-    log-likelihoods says "not supported by this backend" instead of showing a wrong number).
+    What it can do is in :attr:`info` (``ModelInfo.supports_*``), so callers can ask before
+    trying (a metric that needs log-likelihoods says "not supported by this backend" instead of
+    showing a wrong number). A backend that learns more while serving (a server that ignores
+    log-probability requests) replaces :attr:`info`. Calls in flight are the engine's business:
+    it counts them and never unloads a busy model.
     """
 
-    supports_logprobs: ClassVar[bool] = True
-    supports_loglikelihood: ClassVar[bool] = True
-    supports_fill_mask: ClassVar[bool] = True
-
     info: ModelInfo
-
-    def __init__(self) -> None:
-        self.active = 0  # requests in flight; busy backends are never evicted
 
     @property
     def memory_bytes(self) -> int:
@@ -47,12 +45,14 @@ class ModelBackend(ABC):
         return self.info.memory_bytes
 
     @abstractmethod
-    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[threading.Event],
+    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[CancelToken],
                        emit: Emit | None) -> list[GenerationResult]:
         """Generate for ``requests`` (all for this model), results in request order.
 
         ``cancels[i]`` set means request i must stop within one decoding step (or one
-        server chunk) and return what it produced with ``finish_reason="cancelled"``.
+        server chunk) and return what it produced with ``finish_reason="cancelled"``. Decode
+        loops check ``is_set()`` once per step; code with nothing else to do waits on the token
+        (``wait_async()`` / ``add_callback()``) instead of polling it.
         ``emit`` may be called from any thread with each :class:`TokenDelta`.
 
         Raises:
@@ -72,6 +72,11 @@ class ModelBackend(ABC):
     async def fill_mask(self, request: FillMaskRequest) -> FillMaskResult:
         """Top-k predictions per mask. Raises UnsupportedModelError if unsupported."""
         raise self._unsupported("fill-mask")
+
+    async def attention(self, request: AttentionRequest) -> AttentionResult:
+        """Attention weights over the request's text. Raises UnsupportedModelError if unsupported."""
+        raise UnsupportedModelError(f"attention weights are not available from this backend ({self.info.name!r})",
+                                    hint="load the model locally (a folder, a .gguf file or a hub id)")
 
     @abstractmethod
     async def aclose(self) -> None:

@@ -40,8 +40,9 @@ class RemoteEndpoint:
     never kept in this object). ``stall_timeout_s`` is the longest wait for the next streamed
     text (keep-alives and empty chunks do not count); ``request_timeout_s`` the longest any
     request may take, streamed or not, retries included.
-    ``max_retries`` retries (with exponential backoff from ``backoff_s``) apply to connection
-    errors and to 429 / 503 answers, never to a stream that already started.
+    ``max_retries`` retries (with exponential backoff from ``backoff_s``, and at least the
+    server's ``Retry-After``) apply to connection errors and to 429 / 503 answers, never to a
+    stream that already started.
     """
 
     base_url: str

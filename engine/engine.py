@@ -12,14 +12,16 @@ import dataclasses
 import gc
 import logging
 import os
-import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import AsyncIterator, Callable, Sequence
 
 import torch
 
 from engine.backend import ModelBackend
+from engine.cancel import CancelToken
+from engine.choice_scoring import ChoiceRequest, ChoiceScores, score_choices_on
 from engine.device import default_threads
 from engine.errors import EngineClosedError, GenerationStalledError, InvalidModelError, UnsupportedModelError
 from engine.loading import Progress, load_model
@@ -27,6 +29,9 @@ from engine.local import HFBackend
 from engine.process import ProcessBackend
 from engine.spec import ModelSpec, ResolvedSource, resolve_source, select_backend
 from engine.types import (
+    ATTENTION_MAX_TOKENS,
+    AttentionRequest,
+    AttentionResult,
     FillMaskRequest,
     FillMaskResult,
     GenerationRequest,
@@ -60,6 +65,8 @@ class EngineConfig:
     ``isolate``: run each local model in a process of its own (:mod:`engine.process`), so its
     decode loop never competes with this process's threads (a UI) for the interpreter lock.
     Costs a process start (imports torch) per model; results are the same.
+    ``backend``: default for local models whose spec does not set one: ``auto``, ``hf`` or
+    ``llamacpp`` (see :func:`engine.spec.select_backend`).
     """
 
     threads: int | None = None
@@ -70,6 +77,7 @@ class EngineConfig:
     stall_timeout_s: float = 600.0
     freeze_gc: bool = True
     isolate: bool = False
+    backend: str | None = None
 
 
 def _default_budget(device: str) -> int:
@@ -93,7 +101,9 @@ class Engine:
         self.threads = self.config.threads or default_threads()
         self._backends: OrderedDict[str, ModelBackend] = OrderedDict()
         self._loading: dict[str, asyncio.Future[ModelBackend]] = {}
-        self._cancels: dict[str, threading.Event] = {}
+        self._load_listeners: dict[str, list[Progress]] = {}
+        self._cancels: dict[str, CancelToken] = {}
+        self._in_flight: Counter[str] = Counter()  # calls per model name; busy models are never evicted
         self._closed = False
 
     # ----------------------------------------------------------------------------- models
@@ -110,6 +120,35 @@ class Engine:
     def loaded_models(self) -> list[ModelInfo]:
         """Loaded models, least recently used first."""
         return [backend.info for backend in self._backends.values()]
+
+    def in_flight(self, name: str) -> int:
+        """Calls on model ``name`` that have not ended (loading it counts); while there are any,
+        the memory budget never unloads it."""
+        return self._in_flight[name]
+
+    def _hold(self, model: str) -> Callable[[], None]:
+        """Count a call on ``model`` as in flight until the returned release is called (once)."""
+        self._in_flight[model] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._in_flight[model] -= 1
+                if self._in_flight[model] <= 0:
+                    del self._in_flight[model]
+
+        return release
+
+    @asynccontextmanager
+    async def _busy(self, model: str) -> AsyncIterator[ModelBackend]:
+        """The backend serving ``model``, counted in flight from before it loads until the block ends."""
+        release = self._hold(model)
+        try:
+            yield await self.backend(model)
+        finally:
+            release()
 
     async def unload(self, name: str) -> bool:
         """Free a model once its queued requests end. Returns whether it was loaded."""
@@ -132,7 +171,8 @@ class Engine:
             raise EngineClosedError("the engine was closed", hint="create a new Engine")
         if isinstance(spec, str):
             spec = ModelSpec(spec)
-        spec = dataclasses.replace(spec, device=spec.device or self.config.device, dtype=spec.dtype or self.config.dtype)
+        spec = dataclasses.replace(spec, device=spec.device or self.config.device, dtype=spec.dtype or self.config.dtype,
+                                   backend=spec.backend or self.config.backend)
         name = spec.name
         dead = self._take_exited(name)
         if dead is not None:
@@ -141,8 +181,18 @@ class Engine:
             self._backends.move_to_end(name)
             return self._backends[name]
         if name not in self._loading:
-            self._loading[name] = asyncio.ensure_future(self._open(spec, progress))
-            self._loading[name].add_done_callback(lambda _f: self._loading.pop(name, None))
+            # Every caller waiting on the same load hears its progress, not only the first.
+            listeners = self._load_listeners[name] = []
+
+            def fan_out(message: str) -> None:
+                for listener in list(listeners):
+                    listener(message)
+
+            self._loading[name] = asyncio.ensure_future(self._open(spec, fan_out))
+            self._loading[name].add_done_callback(lambda _f: (self._loading.pop(name, None),
+                                                              self._load_listeners.pop(name, None)))
+        if progress is not None and name in self._load_listeners:
+            self._load_listeners[name].append(progress)
         if dead is not None:
             await dead.aclose()
         return await asyncio.shield(self._loading[name])
@@ -209,7 +259,7 @@ class Engine:
     async def _evict(self, keep: str, device: str) -> None:
         budget = self.config.memory_budget_bytes or _default_budget(device)
         while sum(b.memory_bytes for b in self._backends.values()) > budget:
-            idle = [n for n, b in self._backends.items() if n != keep and b.active == 0]
+            idle = [n for n in self._backends if n != keep and not self._in_flight[n]]
             if not idle:
                 log.warning("models exceed the memory budget of %d bytes but all are busy", budget)
                 return
@@ -227,15 +277,22 @@ class Engine:
             InvalidRequestError, ContextLengthError, UnsupportedModelError, OutOfMemoryError,
             GenerationStalledError (nothing arrived for ``stall_timeout_s``), and load errors.
         """
-        backend = await self.backend(request.model)
+        release = self._hold(request.model)
+        try:
+            backend = await self.backend(request.model)
+        except BaseException:
+            release()
+            raise
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
-        cancel = self._cancels.setdefault(request.request_id, threading.Event())
+        cancel = self._cancels.setdefault(request.request_id, CancelToken())
 
         def emit(event: TokenDelta) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
         job = asyncio.ensure_future(backend.generate([request], [cancel], emit))
+        # In flight until the backend returns, which may be a decoding step after the consumer left.
+        job.add_done_callback(lambda _f: release())
         # Scheduled the same way as emit, so it lands in the queue after every delta.
         job.add_done_callback(lambda _f: loop.call_soon_threadsafe(queue.put_nowait, _DONE))
         finished = False
@@ -277,14 +334,18 @@ class Engine:
         results: list[GenerationResult | None] = [None] * len(requests)
 
         async def run_model(model: str, indices: list[int]) -> None:
-            backend = await self.backend(model)
-            ids = [requests[i].request_id for i in indices]
-            cancels = [self._cancels.setdefault(rid, threading.Event()) for rid in ids]
-            try:
-                out = await backend.generate([requests[i] for i in indices], cancels, emit)
-            finally:
-                for rid in ids:
-                    self._cancels.pop(rid, None)
+            async with self._busy(model) as backend:
+                ids = [requests[i].request_id for i in indices]
+                cancels = [self._cancels.setdefault(rid, CancelToken()) for rid in ids]
+                try:
+                    out = await backend.generate([requests[i] for i in indices], cancels, emit)
+                except BaseException:  # the caller was cancelled, or a request failed: stop the rest
+                    for token in cancels:
+                        token.set()
+                    raise
+                finally:
+                    for rid in ids:
+                        self._cancels.pop(rid, None)
             for i, result in zip(indices, out):
                 results[i] = result
 
@@ -293,32 +354,49 @@ class Engine:
 
     def cancel(self, request_id: str) -> bool:
         """Stop a running or queued request; returns whether it was known."""
-        event = self._cancels.get(request_id)
-        if event is not None:
-            event.set()
-        return event is not None
+        token = self._cancels.get(request_id)
+        if token is not None:
+            token.set()
+        return token is not None
 
     # -------------------------------------------------------------------------- scoring
     async def loglikelihood(self, model: str, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodResult]:
         """log P(continuation | context) for each (context, continuation) pair, batched."""
-        return await (await self.backend(model)).loglikelihood(list(pairs))
+        async with self._busy(model) as backend:
+            return await backend.loglikelihood(list(pairs))
 
     async def perplexity(self, model: str, texts: str | Sequence[str], *, max_length: int | None = None,
                          stride: int | None = None) -> list[PerplexityResult]:
         """Perplexity of each text (sliding window of ``max_length`` tokens advancing by
         ``stride``; defaults: the model's context and half of it). Windows are batched."""
         texts = [texts] if isinstance(texts, str) else list(texts)
-        return await (await self.backend(model)).perplexity(texts, max_length, stride)
+        async with self._busy(model) as backend:
+            return await backend.perplexity(texts, max_length, stride)
 
     async def fill_mask(self, request: FillMaskRequest) -> FillMaskResult:
         """Top-k predictions for each mask token (masked language models)."""
-        return await (await self.backend(request.model)).fill_mask(request)
+        async with self._busy(request.model) as backend:
+            return await backend.fill_mask(request)
+
+    async def attention(self, model: str, text: str, *, cross: bool = False, target: str | None = None,
+                        max_tokens: int = ATTENTION_MAX_TOKENS) -> AttentionResult:
+        """Attention weights over ``text``'s tokens (see :class:`~engine.types.AttentionRequest`),
+        computed with eager attention for this request only; the model is left as it was."""
+        request = AttentionRequest(model, text, cross=cross, target=target, max_tokens=max_tokens)
+        async with self._busy(model) as backend:
+            return await backend.attention(request)
+
+    async def score_choices(self, model: str, requests: Sequence[ChoiceRequest]) -> list[ChoiceScores]:
+        """Summed log-probability of every option of every request, as one batched job (a context
+        shared by its options is encoded once; see :mod:`engine.choice_scoring`)."""
+        async with self._busy(model) as backend:
+            return await score_choices_on(backend, requests)
 
     # ------------------------------------------------------------------------ lifecycle
     async def aclose(self) -> None:
         """Cancel running requests and unload every model."""
-        for event in self._cancels.values():
-            event.set()
+        for token in list(self._cancels.values()):
+            token.set()
         for name in list(self._backends):
             await self.unload(name)
         self._closed = True

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import random
-import threading
 import time
 from typing import Callable, Sequence
 
@@ -33,6 +32,7 @@ from transformers import (
     TopPLogitsWarper,
 )
 
+from engine.cancel import CancelToken
 from engine.detokenize import IncrementalDetokenizer, StopStringMatcher
 from engine.device import dtype_name
 from engine.loading import LoadedModel
@@ -45,7 +45,7 @@ Emit = Callable[[TokenDelta], None]
 class _Row:
     """Everything one request accumulates while its batch decodes."""
 
-    def __init__(self, loaded: LoadedModel, prepared: PreparedRequest, cancel: threading.Event, seed: int | None):
+    def __init__(self, loaded: LoadedModel, prepared: PreparedRequest, cancel: CancelToken, seed: int | None):
         self.prepared = prepared
         self.params: GenerationParams = prepared.params
         self.cancel = cancel
@@ -203,12 +203,15 @@ def _pad(loaded: LoadedModel, prepared: Sequence[PreparedRequest]) -> tuple[torc
 
 
 def generate_batch(loaded: LoadedModel, prepared: Sequence[PreparedRequest],
-                   cancels: Sequence[threading.Event], emit: Emit | None = None) -> list[GenerationResult]:
+                   cancels: Sequence[CancelToken], emit: Emit | None = None,
+                   batch: bool = False) -> list[GenerationResult]:
     """Generate for ``prepared`` (which must share their params except the seed) in one batch.
 
     Blocking; runs on the model's worker thread. ``emit`` receives every token delta from that
     thread. Raises torch's out-of-memory errors unchanged, so the caller can retry smaller.
+    ``batch``: part of a batched call (``LoadedModel.for_generation`` picks the model and dtype).
     """
+    model, dtype = loaded.for_generation(batch)  # the first batch may make a copy: a load cost, not decoding
     started = time.perf_counter()
     params = prepared[0].params
     rows = []
@@ -220,7 +223,7 @@ def generate_batch(loaded: LoadedModel, prepared: Sequence[PreparedRequest],
     capture = LogprobCapture() if params.logprobs else None
     input_ids, attention_mask = _pad(loaded, prepared)
     eos = _eos_ids(loaded)
-    config = copy.deepcopy(loaded.model.generation_config)
+    config = copy.deepcopy(model.generation_config)
     config.update(
         do_sample=False, num_beams=1, temperature=None, top_p=None, top_k=None, repetition_penalty=None,
         max_new_tokens=max(p.params.max_new_tokens for p in prepared), max_length=None, min_length=0,
@@ -229,7 +232,7 @@ def generate_batch(loaded: LoadedModel, prepared: Sequence[PreparedRequest],
     )
     if not all(c.is_set() for c in cancels):
         with torch.inference_mode():
-            loaded.model.generate(
+            model.generate(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 generation_config=config,
@@ -248,9 +251,10 @@ def generate_batch(loaded: LoadedModel, prepared: Sequence[PreparedRequest],
             time_to_first_token_s=first - started,
             total_time_s=(row.finished_at or ended) - started,
             device=str(loaded.device),
-            dtype=dtype_name(loaded.dtype),
+            dtype=dtype_name(dtype),
             seed=row.seed,
             backend="hf",
+            dtype_choice=loaded.dtype_choice,
         )
         results.append(GenerationResult(
             request_id=row.prepared.request.request_id,

@@ -8,9 +8,9 @@ is the GGUF file's own, rendered as ``apply_chat_template`` renders it, and perp
 same windows, prefix token and word count as :mod:`engine.scoring`.
 
 Calls run in order on the model's worker thread (llama.cpp itself uses ``threads`` CPU
-threads). Batched ``generate`` decodes up to 16 requests at once, in separate sequences of one
-context (:mod:`engine.llamacpp_generate`), and a request's text does not depend on what else was
-in the batch.
+threads). Batched ``generate`` decodes up to 32 requests at once, each in a KV-cache stream of
+its own (:mod:`engine.llamacpp_generate`, :mod:`engine.llamacpp_streams`), and a request's text
+does not depend on what else was in the batch.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ import dataclasses
 import functools
 import gc
 import logging
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from engine import scoring
+from engine.attention import TransformersTwin
 from engine.backend import Emit, ModelBackend
+from engine.cancel import CancelToken
 from engine.errors import (
     InvalidModelError,
     LmscopeError,
@@ -40,6 +41,8 @@ from engine.llamacpp_template import ChatTemplate
 from engine.prompts import prepare
 from engine.spec import LLAMACPP_INSTALL, ModelSpec
 from engine.types import (
+    AttentionRequest,
+    AttentionResult,
     FillMaskRequest,
     FillMaskResult,
     GenerationRequest,
@@ -54,10 +57,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Progress = Callable[[str], None]
 BACKEND_NAME = "llamacpp"
-# Requests decoded at once (the Hugging Face path's CPU batch size too). Measured on 2 cores,
-# SmolLM2 Q4_1, decode steps alone: 1 sequence 131 tok/s, 4 204, 8 226-232, 16 238; 20 chat and
-# completion requests of 32 tokens, prompts included: 8 sequences 125 tok/s, 16 132, 20 134.
-DEFAULT_SEQUENCES = 16
+# Requests decoded at once. Measured on a busy 2-core machine, SmolLM2 Q4_1, one thread, 32 chat
+# requests of up to 48 tokens, prompts included: 16 sequences 47 tok/s, 32 66 (decoding is
+# compute-bound here: more sequences per step share each weight read).
+DEFAULT_SEQUENCES = 32
 ALL_LAYERS = 0x7FFFFFFF  # llama.cpp caps it at the model's layer count
 
 
@@ -178,42 +181,41 @@ class LlamaCppBackend(ModelBackend):
     """A GGUF model run by llama.cpp on one worker thread: the event loop never waits on it, and
     one model's requests run in order."""
 
-    supports_fill_mask = False
-
     def __init__(self, runtime: LlamaRuntime, view: LlamaModelView) -> None:
         super().__init__()
         self.runtime = runtime
         self.view = view
         self.info = view.info
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"lmscope-llama-{self.info.name[-24:]}")
+        self.twin = TransformersTwin(self.info)  # attention weights, which llama.cpp does not expose
+        # Requests a scenario run sends per call: twice what decodes at once, so a request that
+        # ends early hands its sequence to a waiting one (continuous batching) before the call ends.
+        self.batch_size = 2 * runtime.sequences
 
     @classmethod
     async def open(cls, spec: ModelSpec, path: Path, threads: int, sequences: int | None = None,
                    progress: Progress | None = None) -> "LlamaCppBackend":
         """Load ``path`` off the event loop; ``sequences``: most requests decoded at once
-        (default 16). Raises what :func:`load_runtime` raises."""
+        (default 32). Raises what :func:`load_runtime` raises."""
         runtime, view = await asyncio.to_thread(load_runtime, spec, path, threads, sequences or DEFAULT_SEQUENCES,
                                                 progress)
         return cls(runtime, view)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on this model's worker thread."""
-        self.active += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
         except LlamaDecodeError as exc:
             raise LmscopeError(f"llama.cpp failed while running {self.info.name!r}: {exc}",
                                hint="the prompt may not fit the context; try a shorter one") from exc
-        finally:
-            self.active -= 1
 
-    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[threading.Event],
+    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[CancelToken],
                        emit: Emit | None) -> list[GenerationResult]:
-        """Up to 16 requests decode at once (see :func:`engine.llamacpp_generate.generate_all`);
-        results in request order."""
+        """Up to 32 requests decode at once, a waiting one starting as soon as another ends (see
+        :func:`engine.llamacpp_generate.generate_all`); results in request order."""
         return await self.call(self._generate_all, list(requests), list(cancels), emit)
 
-    def _generate_all(self, requests: list[GenerationRequest], cancels: list[threading.Event],
+    def _generate_all(self, requests: list[GenerationRequest], cancels: list[CancelToken],
                       emit: Emit | None) -> list[GenerationResult]:
         prepared = [prepare(self.view, r) for r in requests]  # every request is checked before any runs
         return generate_all(self.runtime, prepared, cancels, emit, self.info.device, self.info.dtype, self.info.name)
@@ -256,7 +258,12 @@ class LlamaCppBackend(ModelBackend):
             f"{self.info.name!r} runs on llama.cpp, which serves causal language models only: no fill-mask",
             hint="load a masked language model (e.g. a BERT folder) with the Hugging Face backend")
 
+    async def attention(self, request: AttentionRequest) -> AttentionResult:
+        """Computed by transformers from the same GGUF file, loaded on first use (see the result's notes)."""
+        return await self.twin.attention(request)
+
     async def aclose(self) -> None:
+        await self.twin.aclose()
         await asyncio.get_running_loop().run_in_executor(self.executor, lambda: None)  # let queued work end
         self.executor.shutdown(wait=False)
         self.runtime.close()

@@ -9,15 +9,17 @@ including the end-of-generation token and the step on which a cancel was seen.
 from __future__ import annotations
 
 import codecs
+import collections
 import random
-import threading
 import time
 from typing import Callable, Sequence
 
 import numpy as np
 
+from engine.cancel import CancelToken
 from engine.detokenize import StopStringMatcher
-from engine.llamacpp_runtime import LlamaRuntime, log_softmax
+from engine.llamacpp_runtime import MAX_CONTEXT, LlamaDecodeError, LlamaRuntime, log_softmax
+from engine.llamacpp_streams import CELL_STEP, LlamaStreams
 from engine.llamacpp_sampling import Sampler
 from engine.prompts import PreparedRequest
 from engine.types import FinishReason, GenerationResult, TokenDelta, TokenLogprob, Usage
@@ -82,7 +84,7 @@ class _Answer:
 class _Running:
     """A request decoding in one of the runtime's sequences."""
 
-    def __init__(self, runtime: LlamaRuntime, prepared: PreparedRequest, cancel: threading.Event,
+    def __init__(self, runtime: LlamaRuntime, prepared: PreparedRequest, cancel: CancelToken,
                  emit: Emit | None) -> None:
         self.prepared = prepared
         self.cancel = cancel
@@ -131,6 +133,7 @@ class _Running:
             dtype=dtype,
             seed=self.seed,
             backend="llamacpp",
+            dtype_choice="gguf",
         )
         return GenerationResult(
             request_id=prepared.request.request_id,
@@ -146,39 +149,31 @@ class _Running:
         )
 
 
-def generate_all(runtime: LlamaRuntime, prepared: Sequence[PreparedRequest], cancels: Sequence[threading.Event],
+def generate_all(runtime: LlamaRuntime, prepared: Sequence[PreparedRequest], cancels: Sequence[CancelToken],
                  emit: Emit | None, device: str, dtype: str, model_name: str) -> list[GenerationResult]:
     """Generate for every prepared request; results in request order. Blocking (the model's
     worker thread). Raises LlamaDecodeError if llama.cpp fails.
 
-    One request decodes in sequence 0, reusing the cached prefix it shares with the previous
-    one (a chat turn). Several decode in waves of up to ``runtime.sequences``: each prompt is
-    computed alone in its own sequence, then every unfinished sequence advances by one token per
-    llama_decode call, and the next wave starts on an empty cache once all have ended. A wave
-    takes only requests whose prompts and ``max_new_tokens`` fit the cache together.
-
-    Why waves and not continuous batching: llama.cpp's attention adds up a sequence's keys in
-    the order of their cache cells. A request started in the cells a finished one left behind
-    can find its tokens out of order and get slightly different logits (measured: 4 of 10 chat
-    answers changed a token). In a wave on an empty cache each sequence's cells stay in order,
-    and the logits were bit-identical to the same request decoded alone.
+    One request decodes in sequence 0 of the main context, reusing the cached prefix it shares
+    with the previous one (a chat turn). Several decode together in the batch context, one KV
+    stream each (:mod:`engine.llamacpp_streams`), up to ``runtime.sequences`` at once: the
+    prefix they all share is computed once and copied into each stream, the rest of the
+    prompts of the requests that start are computed together, every running request advances by
+    one token per llama_decode call, and a request that ends hands its stream to the next one
+    waiting (continuous batching). Each request's logits are those of decoding it alone.
     """
     runs = [_Running(runtime, p, cancel, emit) for p, cancel in zip(prepared, cancels)]
-    if len(runs) == 1:
-        return _run_wave(runtime, runs, device, dtype, model_name)
-    results: list[GenerationResult] = []
-    try:
-        while runs:
-            size, cells = 1, _cells(runs[0])
-            while size < min(runtime.sequences, len(runs)) and cells + _cells(runs[size]) <= runtime.n_ctx:
-                cells += _cells(runs[size])
-                size += 1
-            runtime.reset()
-            results += _run_wave(runtime, runs[:size], device, dtype, model_name)
-            runs = runs[size:]
-    finally:
-        runtime.reset()  # the next single request finds sequence 0 alone in the cache
-    return results
+    cells = _round_up(max(_cells(run) for run in runs), CELL_STEP)
+    slots = min(runtime.sequences, len(runs), MAX_CONTEXT // cells - 1)
+    if slots < 2:  # one request, or requests too long to hold several at once: one at a time
+        for run in runs:
+            _run_alone(runtime, run)
+    else:
+        try:
+            _run_together(runtime.streams(slots + 1, cells), runtime, runs, slots)
+        except RuntimeError as exc:
+            raise LlamaDecodeError(str(exc)) from exc
+    return [run.result(device, dtype, model_name) for run in runs]
 
 
 def _cells(run: _Running) -> int:
@@ -186,23 +181,100 @@ def _cells(run: _Running) -> int:
     return len(run.prepared.input_ids) + run.prepared.params.max_new_tokens
 
 
-def _run_wave(runtime: LlamaRuntime, wave: list[_Running], device: str, dtype: str,
-              model_name: str) -> list[GenerationResult]:
-    """Decode ``wave`` (its requests in sequences 0, 1, ...) until every request has ended."""
+def _round_up(n: int, step: int) -> int:
+    return -(-n // step) * step
+
+
+def _run_alone(runtime: LlamaRuntime, run: _Running) -> None:
+    """Decode ``run`` in sequence 0 of the main context until it ends."""
+    run.start(runtime, 0)
+    while run.answer.finish_reason is None:
+        token = run.advance(runtime)
+        if token is not None:
+            run.logits = runtime.step({0: token})[0]
+
+
+def _shared_prefix(runs: list[_Running]) -> list[int]:
+    """The prompt tokens every request starts with, leaving each at least one of its own."""
+    prompts = [run.prepared.input_ids for run in runs]
+    first, limit = prompts[0], min(len(p) for p in prompts) - 1
+    n = 0
+    while n < limit and all(p[n] == first[n] for p in prompts):
+        n += 1
+    return list(first[:n])
+
+
+def _prefill(streams: LlamaStreams, jobs: list[tuple[int, Sequence[int], int]], logits: bool) -> list[np.ndarray]:
+    """Compute ``tokens[start:]`` into stream ``seq`` for each job ``(seq, tokens, start)``, as few
+    llama_decode calls as fit; return the logits after each job's last token (if ``logits``).
+
+    A call never holds two pieces of one prompt, and pieces end at multiples of BATCH_TOKENS, so
+    each prompt is cut where decoding it alone cuts it."""
+    size = streams.batch_tokens
+    out: list[np.ndarray] = [None] * len(jobs)  # type: ignore[list-item]
+    items: list[tuple[int, int, int, bool]] = []
+    owners: list[int] = []
+    members: set[int] = set()
+
+    def flush() -> None:
+        for job, row in zip(owners, streams.decode(items)):
+            out[job] = row
+        items.clear(), owners.clear(), members.clear()
+
+    for job, (seq, tokens, start) in enumerate(jobs):
+        begin = start
+        while begin < len(tokens):
+            end = min(len(tokens), (begin // size + 1) * size)
+            if job in members or len(items) + end - begin > size:
+                flush()
+            last = logits and end == len(tokens)
+            items += [(tokens[p], p, seq, last and p == end - 1) for p in range(begin, end)]
+            members.add(job)
+            if last:
+                owners.append(job)
+            begin = end
+    if items:
+        flush()
+    return out
+
+
+def _run_together(streams: LlamaStreams, runtime: LlamaRuntime, runs: list[_Running], slots: int) -> None:
+    """Decode ``runs`` in streams 0 .. slots-1 (continuous batching); stream ``slots`` holds the
+    shared prefix."""
+    prefix, prefix_seq = _shared_prefix(runs), slots
+    if prefix:
+        streams.clear(prefix_seq)
+        _prefill(streams, [(prefix_seq, prefix, 0)], logits=False)
+    waiting = collections.deque(runs)
+    free = list(range(slots))
     running: dict[int, _Running] = {}
-    for seq, run in enumerate(wave):
-        run.start(runtime, seq)
-        if run.answer.finish_reason is None:
-            running[seq] = run
-    while running:
-        tokens = {}
+    position: dict[int, int] = {}
+    while waiting or running:
+        starting: list[tuple[int, _Running]] = []
+        while free and waiting:
+            run = waiting.popleft()
+            run.started = time.perf_counter()
+            if run.cancel.is_set():
+                run.answer.finish("cancelled")
+                continue
+            seq = free.pop(0)
+            streams.clear(seq)
+            if prefix:
+                streams.copy(prefix_seq, seq)
+            starting.append((seq, run))
+        if starting:
+            rows = _prefill(streams, [(seq, run.prepared.input_ids, len(prefix)) for seq, run in starting], logits=True)
+            for (seq, run), row in zip(starting, rows):
+                run.logits, running[seq], position[seq] = row, run, len(run.prepared.input_ids)
+        step: list[tuple[int, int, int, bool]] = []
         for seq, run in list(running.items()):
             token = run.advance(runtime)
             if token is None:
                 del running[seq]
+                free.append(seq)
             else:
-                tokens[seq] = token
-        if tokens:
-            for seq, logits in runtime.step(tokens).items():
-                running[seq].logits = logits
-    return [run.result(device, dtype, model_name) for run in wave]
+                step.append((token, position[seq], seq, True))
+                position[seq] += 1
+        if step:
+            for (_, _, seq, _), row in zip(step, streams.decode(step)):
+                running[seq].logits = row

@@ -19,9 +19,12 @@ import logging
 import threading
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
+
+from engine.cancel import CancelToken
+from engine.llamacpp_streams import LlamaStreams
 
 llama_log = logging.getLogger("engine.llamacpp.native")
 
@@ -88,15 +91,19 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class LlamaRuntime:
-    """A loaded GGUF model with one llama.cpp context whose KV cache holds ``sequences``
-    independent sequences (one per request decoded in parallel) sharing ``n_ctx`` cells."""
+    """A loaded GGUF model with one llama.cpp context for single requests and scoring (sequence
+    0, the whole ``n_ctx``), and on demand a second one for batches of up to ``sequences``
+    requests (:meth:`streams`)."""
 
     def __init__(self, path: str, threads: int, sequences: int = 1, gpu_layers: int = 0) -> None:
         """Load ``path``. Raises ValueError when llama.cpp cannot load it."""
         self.llama_cpp = lp = init_llama_cpp()
         from llama_cpp import _internals
 
-        sequences = max(1, min(sequences, lp.llama_max_parallel_sequences(), BATCH_TOKENS))
+        # One stream of the batch context holds the prefix a batch shares.
+        sequences = max(1, min(sequences, lp.llama_max_parallel_sequences() - 1, BATCH_TOKENS))
+        self._threads = threads
+        self._streams: LlamaStreams | None = None
 
         model_params = lp.llama_model_default_params()
         model_params.n_gpu_layers = gpu_layers
@@ -107,17 +114,8 @@ class LlamaRuntime:
         self._model = _internals.LlamaModel(path_model=path, params=model_params, verbose=False)
         try:
             self.n_ctx_train = self._model.n_ctx_train()
-            ctx_params = lp.llama_context_default_params()
+            ctx_params = self._context_params()
             ctx_params.n_ctx = min(self.n_ctx_train, MAX_CONTEXT) if self.n_ctx_train > 0 else MAX_CONTEXT
-            ctx_params.n_batch = ctx_params.n_ubatch = BATCH_TOKENS
-            ctx_params.n_seq_max = sequences
-            # One pool of cells for all sequences, so a single request still gets the whole context.
-            ctx_params.kv_unified = True
-            # Its threads meet at a barrier after every operation: with as many threads as cores,
-            # one busy core made decoding 25x slower here (3 tok/s instead of 73), so callers
-            # leave a core free (the engine's default).
-            ctx_params.n_threads = ctx_params.n_threads_batch = threads
-            ctx_params.no_perf = True
             self._ctx = _internals.LlamaContext(model=self._model, params=ctx_params, verbose=False)
         except BaseException:
             self._model.close()
@@ -127,11 +125,39 @@ class LlamaRuntime:
         self.n_vocab = self._model.n_vocab()
         self._batch = lp.llama_batch_init(BATCH_TOKENS, 0, 1)
         self._vocab = self._model.vocab
-        # Per sequence, the tokens whose keys and values sit in the KV cache, in order, and how
-        # many of the first ones were computed in whole chunks (see _reusable).
-        self.cached: list[list[int]] = [[] for _ in range(sequences)]
-        self._whole_chunks: list[int] = [0] * sequences
+        # Per sequence of the main context (one), the tokens whose keys and values sit in the KV
+        # cache, in order, and how many of the first ones were computed in whole chunks (see _reusable).
+        self.cached: list[list[int]] = [[]]
+        self._whole_chunks: list[int] = [0]
         self.metadata: dict[str, str] = self._model.metadata()
+
+    def _context_params(self) -> Any:
+        lp = self.llama_cpp
+        params = lp.llama_context_default_params()
+        params.n_batch = params.n_ubatch = BATCH_TOKENS
+        params.n_seq_max = 1
+        # Its threads meet at a barrier after every operation: with as many threads as cores,
+        # one busy core made decoding 25x slower here (3 tok/s instead of 73), so callers
+        # leave a core free (the engine's default).
+        params.n_threads = params.n_threads_batch = self._threads
+        params.no_perf = True
+        return params
+
+    def streams(self, count: int, cells: int) -> LlamaStreams:
+        """The batch context with at least ``count`` streams of ``cells`` cells, kept for the
+        next batch that fits (its cells are allocated once, like the main context's). Raises
+        LlamaDecodeError when llama.cpp cannot allocate it."""
+        if self._streams is not None and self._streams.fits(count, cells):
+            return self._streams
+        if self._streams is not None:
+            self._streams.close()
+            self._streams = None
+        try:
+            self._streams = LlamaStreams(self.llama_cpp, self._model, self._context_params(), count, cells,
+                                         BATCH_TOKENS)
+        except ValueError as exc:
+            raise LlamaDecodeError(f"cannot allocate {count} sequences of {cells} tokens: {exc}") from exc
+        return self._streams
 
     # --------------------------------------------------------------------------- facts
     @property
@@ -213,10 +239,10 @@ class LlamaRuntime:
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,)).copy()
 
     def reset(self) -> None:
-        """Empty the KV cache (every sequence)."""
+        """Empty the main context's KV cache."""
         self._ctx.kv_cache_clear()
-        self.cached = [[] for _ in range(self.sequences)]
-        self._whole_chunks = [0] * self.sequences
+        self.cached = [[]]
+        self._whole_chunks = [0]
 
     def drop(self, seq: int, keep: int = 0) -> int:
         """Forget sequence ``seq`` after its first ``keep`` tokens; return how many it kept
@@ -252,7 +278,7 @@ class LlamaRuntime:
             self._whole_chunks[seq] = start + BATCH_TOKENS
         return start + len(chunk)
 
-    def prefill(self, tokens: Sequence[int], cancel: threading.Event | None = None, seq: int = 0) -> np.ndarray | None:
+    def prefill(self, tokens: Sequence[int], cancel: CancelToken | None = None, seq: int = 0) -> np.ndarray | None:
         """Bring sequence ``seq`` to ``tokens`` and return the logits after the last one, or None
         when ``cancel`` was set between chunks. Reuses whole cached chunks only (see
         :meth:`_reusable`), so the logits are those of computing ``tokens`` from scratch."""
@@ -306,7 +332,10 @@ class LlamaRuntime:
 
     # -------------------------------------------------------------------------- closing
     def close(self) -> None:
-        """Free the context, the batch and the model."""
+        """Free the contexts, the batch and the model."""
+        if self._streams is not None:
+            self._streams.close()
+            self._streams = None
         if self._batch is not None:
             self.llama_cpp.llama_batch_free(self._batch)
             self._batch = None

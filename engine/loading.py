@@ -6,6 +6,7 @@ Nothing here enables ``trust_remote_code`` unless the spec asks for it.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ from urllib.parse import urlparse
 import torch
 
 from engine import gguf_cache
-from engine.device import dtype_name, pick_device, pick_dtype
+from engine.device import dtype_name, pick_device, workload_dtypes
 from engine.errors import (
     HubUnreachableError,
     InvalidModelError,
@@ -46,12 +47,37 @@ class LoadedModel:
     tokenizer: Any
     info: ModelInfo
     device: torch.device
-    dtype: torch.dtype
+    dtype: torch.dtype  # of ``model``: single streams, scoring, fill-mask and attention
     warnings: list[str] = field(default_factory=list)
+    batch_dtype: torch.dtype | None = None  # batched generation's (None: ``dtype``)
+    dtype_choice: str = "auto"  # why: see engine.types.Usage.dtype_choice
+    _batch_model: Any = field(default=None, repr=False)
 
     @property
     def kind(self) -> ModelKind:
         return self.info.kind
+
+    def for_generation(self, batch: bool) -> tuple[Any, torch.dtype]:
+        """The model a generation runs on, and its dtype: ``model`` itself, or for a batch a copy
+        in ``batch_dtype`` made on first use (blocking; the worker thread). Without the memory
+        for a copy (making it briefly needs the model's size again), ``model`` in ``dtype``."""
+        if not batch or self.batch_dtype in (None, self.dtype):
+            return self.model, self.dtype
+        if self._batch_model is None:
+            if self.info.memory_bytes > _available_memory() // 2:
+                log.warning("not enough free memory for a %s copy of %s; batches decode in %s",
+                            dtype_name(self.batch_dtype), self.info.name, dtype_name(self.dtype))
+                self.batch_dtype = None
+                return self.model, self.dtype
+            self._batch_model = copy.deepcopy(self.model).to(self.batch_dtype).eval()
+        return self._batch_model, self.batch_dtype
+
+
+def _available_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
 
 
 def detect_kind(config: Any) -> ModelKind:
@@ -145,7 +171,7 @@ def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel
     started = time.perf_counter()
     source = resolve_source(spec)
     device = pick_device(spec.device)
-    dtype = pick_dtype(device, spec.dtype)
+    batch_dtype, dtype, dtype_choice = workload_dtypes(device, spec.dtype)
     try:
         with _LOAD_LOCK:
             model, tokenizer, from_cache = _load_weights(spec, source, dtype, say)
@@ -176,8 +202,10 @@ def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel
         load_time_s=time.perf_counter() - started,
         loaded_from_cache=from_cache,
         backend="hf",
+        **ModelInfo.capabilities(kind),
     )
-    return LoadedModel(model=model, tokenizer=tokenizer, info=info, device=torch.device(device), dtype=dtype)
+    return LoadedModel(model=model, tokenizer=tokenizer, info=info, device=torch.device(device), dtype=dtype,
+                       batch_dtype=batch_dtype if kind != "masked" else None, dtype_choice=dtype_choice)
 
 
 def _load_weights(spec: ModelSpec, source: ResolvedSource, dtype: torch.dtype, say: Progress):

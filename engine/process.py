@@ -19,6 +19,7 @@ engine replaces it with a fresh process for the same spec on the next request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import multiprocessing
@@ -32,12 +33,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from engine.backend import Emit, ModelBackend
+from engine.choice_scoring import ChoiceRequest, ChoiceScores
+from engine.cancel import CancelToken
 from engine.errors import LmscopeError
 from engine.gguf_cache import cache_root
 from engine.loading import Progress
 from engine.spec import ModelSpec, resolve_source
 
 from engine.types import (
+    AttentionRequest,
+    AttentionResult,
     FillMaskRequest,
     FillMaskResult,
     GenerationRequest,
@@ -48,10 +53,6 @@ from engine.types import (
 )
 
 log = logging.getLogger(__name__)
-
-# How often a running call checks its requests' cancel events (the engine sets them in this
-# process; the child must hear about it).
-_CANCEL_POLL_S = 0.02
 
 
 class ModelProcessError(LmscopeError):
@@ -112,17 +113,17 @@ def _serve(conn: Connection, spec: ModelSpec, threads: int, batch_size: int | No
 
 async def _answer_calls(conn: Connection, backend: Any, send) -> None:
     loop = asyncio.get_running_loop()
-    cancels: dict[str, threading.Event] = {}
+    cancels: dict[str, CancelToken] = {}
     tasks: set[asyncio.Task] = set()
 
     async def run(call_id: int, method: str, args: tuple) -> None:
         try:
             if method == "generate":
                 requests: Sequence[GenerationRequest] = args[0]
-                events = [cancels.setdefault(r.request_id, threading.Event()) for r in requests]
+                tokens = [cancels.setdefault(r.request_id, CancelToken()) for r in requests]
                 emit = None if not args[1] else (lambda delta: send(("delta", call_id, delta)))
                 try:
-                    value = await backend.generate(requests, events, emit)
+                    value = await backend.generate(requests, tokens, emit)
                 finally:
                     for r in requests:
                         cancels.pop(r.request_id, None)
@@ -143,11 +144,11 @@ async def _answer_calls(conn: Connection, backend: Any, send) -> None:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         elif kind == "cancel":
-            cancels.setdefault(message[1], threading.Event()).set()
+            cancels.setdefault(message[1], CancelToken()).set()
         elif kind == "close":
             break
-    for event in cancels.values():
-        event.set()
+    for token in list(cancels.values()):
+        token.set()
     if tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
     await backend.aclose()
@@ -158,13 +159,11 @@ class ProcessBackend(ModelBackend):
     """A local model served by a child process (see the module docstring). Start with :meth:`start`."""
 
     def __init__(self, process: multiprocessing.Process, conn: Connection, info: ModelInfo, spec: ModelSpec) -> None:
-        super().__init__()
         self.process = process
         self.conn = conn
         self.info = info
         self.spec = spec  # what the process loaded: a replacement process loads the same
         self._eof = False  # the reader saw the pipe close: the child is gone
-        self.supports_fill_mask = info.kind == "masked"
         self._send_lock = threading.Lock()
         self._ids = itertools.count()
         self._calls: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future, Emit | None]] = {}
@@ -272,42 +271,38 @@ class ProcessBackend(ModelBackend):
             loop.call_soon_threadsafe(_settle, future, "error", error)
 
     async def _call(self, method: str, *args, emit: Emit | None = None,
-                    cancels: dict[str, threading.Event] | None = None) -> Any:
+                    cancels: dict[str, CancelToken] | None = None) -> Any:
+        """Run ``method(*args)`` in the child. A token in ``cancels`` that is set (from any
+        thread) sends its request's cancel to the child at once; so does cancelling this call."""
         if self._failure is not None:
             raise self._failure
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         call_id = next(self._ids)
         self._calls[call_id] = (loop, future, emit)
-        self.active += 1
-        sent: set[str] = set()
+        removers = []
         try:
             try:
                 self._send(("call", call_id, method, args))
             except (OSError, ValueError):  # the process died and the reader has not noticed yet
                 self._calls.pop(call_id, None)
                 raise self._failure or self._exited() from None
-            while not future.done():
-                if cancels:
-                    for request_id, event in cancels.items():
-                        if event.is_set() and request_id not in sent:
-                            sent.add(request_id)
-                            self._send_cancel(request_id)
-                await asyncio.wait([future], timeout=_CANCEL_POLL_S if cancels else None)
-            return future.result()
+            for request_id, token in (cancels or {}).items():
+                removers.append(token.add_callback(functools.partial(self._send_cancel, request_id)))
+            return await future
         except asyncio.CancelledError:
-            for request_id in (cancels or {}):
-                if request_id not in sent:
-                    self._send_cancel(request_id)
+            for token in (cancels or {}).values():
+                token.set()  # the caller gave up: the child stops these requests too
             raise
         finally:
-            self.active -= 1
+            for remove in removers:
+                remove()
 
     # ------------------------------------------------------------------------ the contract
-    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[threading.Event],
+    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[CancelToken],
                        emit: Emit | None) -> list[GenerationResult]:
-        events = {r.request_id: c for r, c in zip(requests, cancels)}
-        return await self._call("generate", list(requests), emit is not None, emit=emit, cancels=events)
+        tokens = {r.request_id: c for r, c in zip(requests, cancels)}
+        return await self._call("generate", list(requests), emit is not None, emit=emit, cancels=tokens)
 
     async def loglikelihood(self, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodResult]:
         return await self._call("loglikelihood", list(pairs))
@@ -318,6 +313,13 @@ class ProcessBackend(ModelBackend):
 
     async def fill_mask(self, request: FillMaskRequest) -> FillMaskResult:
         return await self._call("fill_mask", request)
+
+    async def attention(self, request: AttentionRequest) -> AttentionResult:
+        return await self._call("attention", request)
+
+    async def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[ChoiceScores]:
+        """Option log-likelihoods computed in the model's process (see :mod:`engine.choice_scoring`)."""
+        return await self._call("score_choices", list(requests))
 
     async def aclose(self) -> None:
         try:

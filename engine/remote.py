@@ -1,8 +1,13 @@
 """The remote backend: a model served by an OpenAI-compatible server (vLLM, transformers serve,
 llama.cpp, ...), driven over HTTP with httpx.
 
-Single requests stream (server-sent events); batches without a delta callback go as plain
-requests, at most ``max_concurrency`` in flight. The API key is read from the environment
+Single requests stream (server-sent events, parsed by ``httpx-sse``); batches without a delta
+callback go as plain requests, at most ``max_concurrency`` in flight. Connection failures and
+429 / 503 answers are retried by ``tenacity`` (exponential backoff with jitter, the server's
+``Retry-After`` honoured). tenacity rather than stamina: stamina is a layer over tenacity with its
+own defaults (a 45 s retry budget, 5 s longest wait) and process-wide switches; here every
+setting comes from the endpoint, and the wait reads the server's answer, which tenacity's
+strategy objects express directly. The API key is read from the environment
 when connecting and lives only in the HTTP client's headers: never in :class:`ModelInfo`,
 results, errors or logs. A server is not trusted: whatever it sends passes through
 :func:`~engine.sse.redact` before it is quoted (it may echo the key), and it cannot hold a
@@ -13,17 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
+import email.utils
 import json
 import logging
 import random
-import threading
 import time
-from contextlib import contextmanager, suppress
+from contextlib import aclosing, contextmanager, suppress
 from typing import Awaitable, Iterator, Sequence, TypeVar
 
 import httpx
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import wait_exponential_jitter
 
 from engine.backend import Emit, ModelBackend
+from engine.cancel import CancelToken
 from engine.endpoints import RemoteEndpoint, parse_remote_spec
 from engine.errors import (
     ContextLengthError,
@@ -46,18 +55,18 @@ from engine.remote_scoring import (
     scoring_payload,
 )
 from engine.spec import ModelSpec
-from engine.sse import SSEParser, decode_event, error_message, excerpt, redact
+from engine.sse import decode_event, error_message, excerpt, redact, server_events
 from engine.types import GenerationRequest, GenerationResult, LoglikelihoodResult, ModelInfo, PerplexityResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-CANCEL_POLL_S = 0.05
 # The usage chunk follows the finish at once; a server that keeps the stream open after the
 # finish is not waited for long (the answer is complete).
 AFTER_FINISH_S = 2.0
 # What parsing hostile JSON of the wrong shape raises (a string where a number belongs, ...).
 _SHAPE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError)
 _RETRY_STATUS = (429, 503)
+MAX_RETRY_AFTER_S = 30.0  # a longer Retry-After is not waited for in full
 _NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError,
                   httpx.WriteError)
 
@@ -81,20 +90,24 @@ async def open_remote(spec: ModelSpec) -> ModelBackend:
     return backend
 
 
+class _RetryableStatus(Exception):
+    """A 429 / 503 answer, worth another try after the server's ``Retry-After``."""
+
+    def __init__(self, status: int, body: bytes, retry_after_s: float) -> None:
+        super().__init__(status)
+        self.status, self.body, self.retry_after_s = status, body, retry_after_s
+
+
 class OpenAIBackend(ModelBackend):
     """One model on an OpenAI-compatible server.
 
-    ``supports_logprobs`` and ``supports_loglikelihood`` start True and turn False (on this
-    instance) once the server is seen to ignore the request for them.
+    ``info.supports_logprobs`` and ``info.supports_loglikelihood`` start True and turn False
+    once the server is seen to ignore the request for them.
     """
 
-    supports_fill_mask = False
-
     def __init__(self, name: str, endpoint: RemoteEndpoint) -> None:
-        super().__init__()
         self.endpoint = endpoint
-        self.supports_logprobs = True
-        self.supports_loglikelihood = True
+        self._exponential = wait_exponential_jitter(multiplier=endpoint.backoff_s, jitter=endpoint.backoff_s / 4)
         self.served_models: list[str] = []
         self._score_mode: ScoreMode | None = None
         self._slots = asyncio.Semaphore(endpoint.max_concurrency)
@@ -181,39 +194,62 @@ class OpenAIBackend(ModelBackend):
                                        f"{excerpt(exc, self._secret)}") from None
 
     async def _send(self, method: str, path: str, payload: dict | None, read_timeout_s: float) -> httpx.Response:
-        """Send a request, retrying connection failures and 429/503 with exponential backoff.
+        """Send a request; connection failures and 429 / 503 answers are retried (``max_retries``
+        times: ``backoff_s * 2**n`` plus up to ``backoff_s / 4`` of jitter, and at least the
+        server's ``Retry-After``, up to :data:`MAX_RETRY_AFTER_S`).
 
         Returns an open response with a 2xx status (the caller closes it).
+
+        Raises:
+            ServerUnreachableError, GenerationStalledError (no answer within ``read_timeout_s``),
+            or the error :meth:`_http_error` makes of an error answer.
         """
         ep = self.endpoint
         timeout = httpx.Timeout(read_timeout_s, connect=ep.connect_timeout_s)
-        for attempt in range(ep.max_retries + 1):
-            delay = ep.backoff_s * 2 ** attempt * (1 + random.random() / 4)
-            try:
-                request = self._client.build_request(method, path, json=payload, timeout=timeout)
-                response = await self._client.send(request, stream=True)
-            except _NOT_CONNECTED as exc:
-                if attempt == ep.max_retries:
-                    raise ServerUnreachableError(
-                        f"cannot reach the server at {ep.base_url}: {self._describe(exc)}",
-                        hint="is it running? start one with `vllm serve MODEL` or `transformers serve FOLDER`",
-                    ) from None
-                log.info("server at %s not reachable (%s); retrying in %.2f s", ep.base_url, self._describe(exc), delay)
-                await asyncio.sleep(delay)
-                continue
-            except httpx.TimeoutException:
-                raise GenerationStalledError(f"the server at {ep.base_url} did not answer within {read_timeout_s:g} s",
-                                             hint="it may be overloaded; raise the endpoint's timeouts") from None
-            if response.status_code < 400:
-                return response
-            body = await self._read_quietly(response)
-            if response.status_code in _RETRY_STATUS and attempt < ep.max_retries:
-                delay = max(delay, min(_retry_after(response), 30.0))
-                log.info("server at %s answered %d; retrying in %.2f s", ep.base_url, response.status_code, delay)
-                await asyncio.sleep(delay)
-                continue
-            raise self._http_error(response.status_code, body, path)
-        raise AssertionError("unreachable")
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(ep.max_retries + 1),
+            wait=self._backoff,
+            retry=retry_if_exception_type((*_NOT_CONNECTED, _RetryableStatus)),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            return await retrying(self._send_once, method, path, payload, timeout)
+        except _NOT_CONNECTED as exc:
+            raise ServerUnreachableError(
+                f"cannot reach the server at {ep.base_url}: {self._describe(exc)}",
+                hint="is it running? start one with `vllm serve MODEL` or `transformers serve FOLDER`",
+            ) from None
+        except httpx.TimeoutException:
+            raise GenerationStalledError(f"the server at {ep.base_url} did not answer within {read_timeout_s:g} s",
+                                         hint="it may be overloaded; raise the endpoint's timeouts") from None
+        except _RetryableStatus as exc:  # still refused after the last retry
+            raise self._http_error(exc.status, exc.body, path) from None
+
+    async def _send_once(self, method: str, path: str, payload: dict | None, timeout: httpx.Timeout) -> httpx.Response:
+        request = self._client.build_request(method, path, json=payload, timeout=timeout)
+        response = await self._client.send(request, stream=True)
+        if response.status_code < 400:
+            return response
+        body = await self._read_quietly(response)
+        if response.status_code in _RETRY_STATUS:
+            raise _RetryableStatus(response.status_code, body, _retry_after(response))
+        raise self._http_error(response.status_code, body, path)
+
+    def _backoff(self, state: RetryCallState) -> float:
+        """Seconds before the next try (see :meth:`_send`)."""
+        delay = self._exponential(state)
+        failure = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(failure, _RetryableStatus):
+            delay = max(delay, min(failure.retry_after_s, MAX_RETRY_AFTER_S))
+        return delay
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        why = f"answered {failure.status}" if isinstance(failure, _RetryableStatus) else \
+            f"not reachable ({self._describe(failure)})" if isinstance(failure, Exception) else "failed"
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        log.info("server at %s %s; retrying in %.2f s", self.endpoint.base_url, why, delay)
 
     async def _read_quietly(self, response: httpx.Response) -> bytes:
         try:
@@ -258,7 +294,7 @@ class OpenAIBackend(ModelBackend):
         return redact(text, self._secret)
 
     # ------------------------------------------------------------------------ generation
-    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[threading.Event],
+    async def generate(self, requests: Sequence[GenerationRequest], cancels: Sequence[CancelToken],
                        emit: Emit | None) -> list[GenerationResult]:
         """Run ``requests`` on the server, at most ``max_concurrency`` in flight; results in order.
 
@@ -270,25 +306,21 @@ class OpenAIBackend(ModelBackend):
             InvalidRequestError, MalformedStreamError, RemoteServerError.
         """
         stream = emit is not None or len(requests) == 1
-        self.active += 1
+        tasks = [asyncio.ensure_future(self._one(r, c, emit, stream)) for r, c in zip(requests, cancels)]
         try:
-            tasks = [asyncio.ensure_future(self._one(r, c, emit, stream)) for r, c in zip(requests, cancels)]
-            try:
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            finally:
-                pending = [task for task in tasks if not task.done()]
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.gather(*pending, return_exceptions=True)
-            for task in tasks:
-                if not task.cancelled() and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-            return [task.result() for task in tasks]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         finally:
-            self.active -= 1
+            pending = [task for task in tasks if not task.done()]
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
 
-    async def _one(self, request: GenerationRequest, cancel: threading.Event, emit: Emit | None,
+    async def _one(self, request: GenerationRequest, cancel: CancelToken, emit: Emit | None,
                    stream: bool) -> GenerationResult:
         params = request.params
         seed = params.seed if params.seed is not None or not params.do_sample else random.randrange(2**31)
@@ -303,11 +335,11 @@ class OpenAIBackend(ModelBackend):
                 self._complete(payload, route(request), asm)
             if await _cancellable(self._within_deadline(work), cancel):
                 asm.cancel()
-        if params.logprobs and asm.chunks and not asm.logprobs:
-            self.supports_logprobs = False
+        if params.logprobs and asm.chunks and not asm.logprobs and self.info.supports_logprobs:
+            self.info = dataclasses.replace(self.info, supports_logprobs=False)
         return asm.result()
 
-    async def _stream(self, payload: dict, path: str, asm: Assembler, cancel: threading.Event,
+    async def _stream(self, payload: dict, path: str, asm: Assembler, cancel: CancelToken,
                       emit: Emit | None) -> None:
         stall = self.endpoint.stall_timeout_s
         response = await self._send("POST", path, payload, stall)
@@ -324,7 +356,7 @@ class OpenAIBackend(ModelBackend):
             raise RemoteServerError(f"the server at {self.endpoint.base_url} ended the stream before the answer was "
                                     "complete (no finish_reason)")
 
-    async def _read_stream(self, response: httpx.Response, asm: Assembler, cancel: threading.Event,
+    async def _read_stream(self, response: httpx.Response, asm: Assembler, cancel: CancelToken,
                            emit: Emit | None) -> None:
         """Absorb the event stream until the answer is complete.
 
@@ -333,20 +365,20 @@ class OpenAIBackend(ModelBackend):
 
         Raises:
             GenerationStalledError: no content for ``stall_timeout_s``.
+            MalformedStreamError, RemoteServerError: see :func:`~engine.sse.server_events` and
+                :func:`~engine.sse.decode_event`.
         """
         loop = asyncio.get_running_loop()
         stall = self.endpoint.stall_timeout_s
-        parser = SSEParser()
         watchdog = asyncio.timeout(stall)
         try:
-            async with watchdog:
-                async for chunk in response.aiter_bytes():
+            async with watchdog, aclosing(server_events(response, self._secret)) as events:
+                async for event in events:
                     before = asm.progress
-                    if self._absorb(parser.feed(chunk), asm, emit) or cancel.is_set():
+                    if self._absorb(event, asm, emit) or cancel.is_set():
                         return
                     if asm.progress != before:
                         watchdog.reschedule(loop.time() + (min(stall, AFTER_FINISH_S) if asm.done else stall))
-                self._absorb(parser.close(), asm, emit)
         except TimeoutError:
             if not watchdog.expired():
                 raise
@@ -363,20 +395,18 @@ class OpenAIBackend(ModelBackend):
             f"lost the connection to {self.endpoint.base_url} mid-answer: {self._describe(exc)}",
             hint="the server may have stopped; run the request again once it is back")
 
-    def _absorb(self, events, asm: Assembler, emit: Emit | None) -> bool:
-        """Feed parsed events to ``asm``; return True once the answer is complete."""
-        for event in events:
-            obj = decode_event(event, self._secret)
-            if obj is None:  # [DONE]
-                return True
-            with self._reading("a stream chunk"):
-                delta = asm.add_chunk(obj)
-            if delta is not None and emit is not None:
-                emit(delta)
-            # A finish_reason may be followed by a usage-only chunk, so read on until the stream ends.
-            if asm.finish_reason == "stop_string":
-                return True
-        return False
+    def _absorb(self, event, asm: Assembler, emit: Emit | None) -> bool:
+        """Feed one event to ``asm``; return True once the answer is complete."""
+        obj = decode_event(event, self._secret)
+        if obj is None:  # [DONE]
+            return True
+        with self._reading("a stream chunk"):
+            delta = asm.add_chunk(obj)
+        if delta is not None and emit is not None:
+            emit(delta)
+        # A finish_reason may be followed by a usage-only chunk, so read on until the stream ends,
+        # except after a stop string matched here: the server would go on past it.
+        return asm.finish_reason == "stop_string"
 
     async def _complete(self, payload: dict, path: str, asm: Assembler) -> None:
         timeout = self.endpoint.request_timeout_s
@@ -434,17 +464,13 @@ class OpenAIBackend(ModelBackend):
         return [perplexity_result(tokens, text, self.endpoint.host) for tokens, text in zip(scored, texts)]
 
     async def _score_all(self, prompts: list[str], what: str) -> list[list[PromptToken]]:
-        if not self.supports_loglikelihood:
+        if not self.info.supports_loglikelihood:
             raise self._no_scores(what)
-        self.active += 1
-        try:
-            if self._score_mode is None:  # find out once what this server offers
-                first = await self._detect_score_mode(prompts[0], what)
-                rest = await asyncio.gather(*(self._score(p, what) for p in prompts[1:]))
-                return [first, *rest]
-            return list(await asyncio.gather(*(self._score(p, what) for p in prompts)))
-        finally:
-            self.active -= 1
+        if self._score_mode is None:  # find out once what this server offers
+            first = await self._detect_score_mode(prompts[0], what)
+            rest = await asyncio.gather(*(self._score(p, what) for p in prompts[1:]))
+            return [first, *rest]
+        return list(await asyncio.gather(*(self._score(p, what) for p in prompts)))
 
     async def _detect_score_mode(self, prompt: str, what: str) -> list[PromptToken]:
         for mode in ("echo", "prompt_logprobs"):
@@ -458,7 +484,7 @@ class OpenAIBackend(ModelBackend):
             if tokens is not None:
                 self._score_mode = mode
                 return tokens
-        self.supports_loglikelihood = False
+        self.info = dataclasses.replace(self.info, supports_loglikelihood=False)
         raise self._no_scores(what)
 
     async def _score(self, prompt: str, what: str) -> list[PromptToken]:
@@ -494,30 +520,40 @@ class OpenAIBackend(ModelBackend):
         await self._client.aclose()
 
 
-async def _cancellable(work: Awaitable[None], cancel: threading.Event) -> bool:
-    """Run ``work`` until it ends or ``cancel`` is set (then cancel it, closing its stream).
+async def _cancellable(work: Awaitable[None], cancel: CancelToken) -> bool:
+    """Run ``work`` until it ends or ``cancel`` is set (then cancel it at once, closing its stream).
 
     Returns whether it was cancelled. Cancelling the caller cancels ``work`` too.
     """
     task = asyncio.ensure_future(work)
+    cancelled = asyncio.ensure_future(cancel.wait_async())
     try:
-        while not task.done():
-            if cancel.is_set():
-                task.cancel()
-                # What fails while the stream is torn down no longer matters to the caller.
-                with suppress(asyncio.CancelledError, LmscopeError, httpx.HTTPError):
-                    await task
-                return True
-            await asyncio.wait({task}, timeout=CANCEL_POLL_S)
-        task.result()
-        return cancel.is_set()
+        await asyncio.wait({task, cancelled}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+            return cancel.is_set()
+        task.cancel()
+        # What fails while the stream is torn down no longer matters to the caller.
+        with suppress(asyncio.CancelledError, LmscopeError, httpx.HTTPError):
+            await task
+        return True
     finally:
+        cancelled.cancel()
         if not task.done():
             task.cancel()
 
 
 def _retry_after(response: httpx.Response) -> float:
+    """Seconds the server asked to wait (``Retry-After``: seconds or an HTTP date); 0 if it did not."""
+    value = response.headers.get("retry-after", "").strip()
     try:
-        return max(0.0, float(response.headers.get("retry-after", "0")))
+        seconds = float(value)
     except ValueError:
-        return 0.0
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return 0.0
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        seconds = (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    return seconds if seconds > 0 else 0.0  # NaN and negatives: no wait

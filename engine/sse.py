@@ -1,111 +1,86 @@
-"""An incremental parser for server-sent events (the streaming format of OpenAI-compatible APIs).
+"""Server-sent events from an OpenAI-compatible server, read with ``httpx-sse``, and the rules
+for quoting what such a server says (redacted, one line).
 
-Follows the WHATWG event-stream rules that matter here: lines end in LF, CRLF or CR; a blank
-line dispatches the event; ``data:`` lines of one event are joined with LF; lines starting with
-``:`` are comments; unknown fields are ignored. Bytes may be split anywhere, even inside a
-UTF-8 character.
+``httpx-sse`` does the parsing (WHATWG event-stream rules: LF / CRLF / CR line ends, ``data:``
+lines joined with LF, comments, unknown fields ignored, a last event without its blank line
+discarded). What is ours: a bound on how much a server may send without completing an event
+(a hostile one could otherwise fill memory), events without data skipped like keep-alives, and
+the decoding of each event into a JSON object or a clear error.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
-from dataclasses import dataclass
+from contextlib import aclosing
+from typing import AsyncIterator, Protocol
+
+import httpx
+from httpx_sse import EventSource, SSEError, ServerSentEvent
 
 from engine.errors import MalformedStreamError, RemoteServerError
 
 DONE = "[DONE]"
-MAX_EVENT_CHARS = 4 << 20  # an event this large is a broken stream, not a token
+MAX_EVENT_BYTES = 4 << 20  # this much without a whole event is a broken stream, not a token
 REDACTED = "[redacted]"
 
 
-@dataclass(frozen=True)
-class SSEEvent:
-    """One dispatched event: its ``event`` type (``"message"`` unless named) and joined data."""
+class SSEEvent(Protocol):
+    """What :func:`decode_event` reads of an event (``httpx_sse.ServerSentEvent`` has it)."""
 
-    data: str
-    event: str = "message"
+    @property
+    def event(self) -> str: ...
 
-
-class SSEParser:
-    """Feed bytes as they arrive; get back the events they complete."""
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
-        self._data: list[str] = []
-        self._event = ""
-        self._size = 0
-
-    def feed(self, chunk: bytes) -> list[SSEEvent]:
-        """Parse ``chunk``; return the events completed by it (possibly none).
-
-        Raises:
-            MalformedStreamError: an event grew beyond :data:`MAX_EVENT_CHARS`.
-        """
-        self._buffer += self._decoder.decode(chunk)
-        events: list[SSEEvent] = []
-        while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
-                break
-            line, self._buffer = self._buffer[:cut[0]], self._buffer[cut[1]:]
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
-        if len(self._buffer) + self._size > MAX_EVENT_CHARS:
-            raise MalformedStreamError(f"the server sent an event of more than {MAX_EVENT_CHARS} characters")
-        return events
-
-    def close(self) -> list[SSEEvent]:
-        """End of stream: return an event left without its closing blank line, if any."""
-        rest = self._buffer + self._decoder.decode(b"", final=True)
-        self._buffer = ""
-        events = []
-        if rest:
-            event = self._line(rest)
-            if event is not None:
-                events.append(event)
-        event = self._line("")
-        if event is not None:
-            events.append(event)
-        return events
-
-    def _line(self, line: str) -> SSEEvent | None:
-        if line == "":
-            if not self._data:
-                self._event = ""
-                return None
-            event = SSEEvent("\n".join(self._data), self._event or "message")
-            self._data, self._event, self._size = [], "", 0
-            return event
-        if line.startswith(":"):
-            return None
-        field, _, value = line.partition(":")
-        if value.startswith(" "):
-            value = value[1:]
-        if field == "data":
-            self._data.append(value)
-            self._size += len(value)
-        elif field == "event":
-            self._event = value
-        return None  # "id", "retry" and unknown fields are ignored, as the standard says
+    @property
+    def data(self) -> str: ...
 
 
-def _line_end(text: str) -> tuple[int, int] | None:
-    """(end of the first line, start of the next) or None if no full line is buffered.
+class _Bounded(httpx.AsyncByteStream):
+    """A response body that fails once ``limit`` bytes arrived since :meth:`reset` was last called."""
 
-    A lone CR at the very end may be the first half of CRLF, so it waits for more bytes.
+    def __init__(self, inner: httpx.AsyncByteStream, limit: int) -> None:
+        self.inner = inner
+        self.limit = limit
+        self.pending = 0
+
+    def reset(self) -> None:
+        self.pending = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            self.pending += len(chunk)
+            if self.pending > self.limit:
+                raise MalformedStreamError(f"the server sent more than {self.limit} bytes without completing an event")
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def server_events(response: httpx.Response, secret: str | None = None) -> AsyncIterator[ServerSentEvent]:
+    """The events of a streamed response, as they complete; events without data are skipped
+    (they carry nothing, like keep-alive comments). ``secret`` is redacted from what an error quotes.
+
+    Raises:
+        MalformedStreamError: the response is not an event stream, or more than
+            :data:`MAX_EVENT_BYTES` arrived without completing an event.
+        httpx.HTTPError: reading failed (timeouts included).
     """
-    lf, cr = text.find("\n"), text.find("\r")
-    if cr == -1 and lf == -1:
-        return None
-    if cr == -1 or (lf != -1 and lf < cr):
-        return lf, lf + 1
-    if cr + 1 < len(text):
-        return cr, cr + (2 if text[cr + 1] == "\n" else 1)
-    return None
+    if not isinstance(response.stream, httpx.AsyncByteStream):
+        raise TypeError("server_events needs a response opened with stream=True on an AsyncClient")
+    body = _Bounded(response.stream, MAX_EVENT_BYTES)
+    response.stream = body
+    try:
+        async with aclosing(EventSource(response).aiter_sse()) as events:
+            async for event in events:
+                body.reset()
+                if event.data:
+                    yield event
+    except SSEError:
+        kind = response.headers.get("content-type", "").partition(";")[0].strip() or "no content type"
+        raise MalformedStreamError(f"the server answered a streamed request with {excerpt(kind, secret, 60)!r}, "
+                                   "not an event stream",
+                                   hint="is the URL an OpenAI-compatible API (it usually ends in /v1)?") from None
 
 
 def decode_event(event: SSEEvent, secret: str | None = None) -> dict | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from engine.errors import InvalidRequestError
 
@@ -186,6 +186,10 @@ class Usage:
     dtype: str
     seed: int | None
     backend: str = "unknown"  # what ran the model: "hf", "llamacpp", "remote"
+    # Why ``dtype``: "asked" (the spec or --dtype named it), "by workload" (chosen automatically
+    # for generation, which differs from scoring's on this CPU: engine.device.workload_dtypes),
+    # "auto" (the device's default), "gguf" (the GGUF file's own quantisation), "" (not known).
+    dtype_choice: str = ""
 
     @property
     def tokens_per_s(self) -> float:
@@ -283,3 +287,69 @@ class ModelInfo:
     load_time_s: float
     loaded_from_cache: bool = False
     backend: str = "unknown"  # what runs the model: "hf", "llamacpp", "remote"
+    # What the model can serve, so callers ask before trying (a feature it lacks raises
+    # UnsupportedModelError; no number is made up). A remote backend clears the first two
+    # once it sees the server ignore them.
+    supports_logprobs: bool = True  # token log-probabilities (and alternatives) while generating
+    supports_loglikelihood: bool = True  # log-likelihood and perplexity
+    supports_fill_mask: bool = False
+    supports_generation: bool = True  # text out (every kind but a masked LM)
+
+    @staticmethod
+    def capabilities(kind: ModelKind) -> dict[str, bool]:
+        """The ``supports_*`` flags of an in-process model of ``kind`` (a masked LM only fills
+        masks; only a causal LM scores log-likelihoods), as keyword arguments."""
+        return {"supports_logprobs": kind != "masked", "supports_loglikelihood": kind == "causal",
+                "supports_fill_mask": kind == "masked", "supports_generation": kind != "masked"}
+
+
+AttentionKind = Literal["self", "encoder-self", "decoder-cross"]
+ATTENTION_MAX_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class AttentionRequest:
+    """Attention weights over ``text``'s tokens (eager attention for this request only).
+
+    ``cross``: a seq2seq model's decoder cross-attention over the encoded text (queries: the
+    tokens of ``target``, or the model's greedy answer when ``target`` is None) instead of its
+    encoder self-attention. ``max_tokens``: longer texts are cut to their first tokens, with a
+    note on the result (the weights grow with layers x heads x tokens²).
+    """
+
+    model: str
+    text: str
+    cross: bool = False
+    target: str | None = None
+    max_tokens: int = ATTENTION_MAX_TOKENS
+    request_id: str = field(default_factory=new_request_id)
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionResult:
+    """Attention weights: ``weights[layer, head, query, key]`` (float32 numpy array, each row a
+    probability distribution over the keys), with the query and key tokens as text.
+
+    ``kind``: ``self`` (causal or masked model), ``encoder-self`` or ``decoder-cross`` (seq2seq).
+    ``causal``: queries see only keys up to themselves (the upper triangle is 0).
+    ``notes``: what the caller should know (the prompt was cut, where the weights came from).
+    ``dtype``: the precision the model ran in.
+    """
+
+    request_id: str
+    model: str
+    kind: AttentionKind
+    query_tokens: tuple[str, ...]
+    key_tokens: tuple[str, ...]
+    weights: Any  # numpy.ndarray [layers, heads, query, key]; typed loosely so importing types needs no numpy
+    causal: bool = False
+    notes: tuple[str, ...] = ()
+    dtype: str = "unknown"  # what the model computed in (bfloat16 weights are rounded before they became float32)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.weights.shape[1])

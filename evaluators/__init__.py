@@ -11,8 +11,9 @@ Pure and synchronous (no Textual, no torch, no engine). Typical use::
     print(result.format())            # BLEU = 30.12 (μ = 30.05 ± 1.20) (nrefs:1|bs:1000|...)
 """
 
-from . import perplexity, qa, rouge, sacrebleu_metrics, semantic  # noqa: F401  (register metrics)
+from . import choice, perplexity, qa, rouge, sacrebleu_metrics, semantic  # noqa: F401  (register metrics)
 from .base import ExampleScore, Metric, MetricResult, MetricWarning
+from .choice import ChoiceAccuracy, ChoiceOutcome, ConfusionMetric
 from .errors import (
     CountMismatchError,
     EmptyCorpusError,
@@ -36,7 +37,7 @@ from .significance import PairedResult, bootstrap_interval, paired_test
 
 __all__ = [
     "BLEU", "CHRF", "TER", "Rouge", "ExactMatch", "TokenF1", "Perplexity", "SemanticSimilarity",
-    "LogLikelihoodStats", "Metric", "MetricResult", "ExampleScore", "MetricWarning", "MetricEntry",
+    "LogLikelihoodStats", "ChoiceOutcome", "ChoiceAccuracy", "ConfusionMetric", "Metric", "MetricResult", "ExampleScore", "MetricWarning", "MetricEntry",
     "build", "entry", "get", "available", "entries", "register",
     "resolve_language", "validate_language", "language_name", "LANGUAGE_NAMES", "count_words",
     "PairedResult", "paired_test", "bootstrap_interval",

@@ -13,15 +13,16 @@ from .errors import MetricUnavailableError, UnknownMetricError
 from .language import validate_language
 from .options import COMMON_OPTIONS, Option, check_options
 
-INPUTS = ("text", "likelihood")
+INPUTS = ("text", "likelihood", "choices")
 
 
 @dataclass(frozen=True)
 class MetricEntry:
     """One registered metric and the facts a caller needs before building it.
 
-    ``input`` is ``"text"`` (scores a hypothesis against references) or ``"likelihood"``
-    (scores the engine's log-likelihood result for a text, no references).
+    ``input`` is ``"text"`` (scores a hypothesis against references), ``"likelihood"``
+    (scores the engine's log-likelihood result for a text, no references) or ``"choices"``
+    (scores a :class:`~evaluators.choice.ChoiceOutcome`: option log-likelihoods and the gold one).
     ``takes_language`` says whether the run's language changes how it scores (the
     tokenizer, the QA normalisation); ``options`` are the keyword options :func:`build`
     accepts for it besides ``language`` and ``embedder``.

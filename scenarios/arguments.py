@@ -33,3 +33,20 @@ def seed(text: str) -> int:
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63-1, got {value}")
     return value
+
+
+def add_backend_option(parser: argparse.ArgumentParser, dest: str = "backend") -> None:
+    """``--backend auto|hf|llamacpp`` on a command that loads models (``ModelSpec.backend``).
+
+    Subcommands use their own ``dest``: argparse lets a subcommand's defaults overwrite the
+    values given before it (``lmscope --backend hf run ...``)."""
+    from engine.spec import BACKEND_CHOICES
+
+    parser.add_argument("--backend", dest=dest, choices=BACKEND_CHOICES, default=None,
+                        help="what runs local models: llama.cpp for .gguf files when installed, else transformers "
+                             "(auto, the default); hf (transformers); llamacpp (.gguf files only)")
+
+
+def chosen_backend(args: argparse.Namespace) -> str | None:
+    """The ``--backend`` given after the subcommand, else the one before it, else None (auto)."""
+    return getattr(args, "command_backend", None) or getattr(args, "backend", None)

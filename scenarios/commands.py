@@ -11,14 +11,15 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 
 import evaluators
 from engine import LmscopeError
-from scenarios.arguments import at_least, seed
+from scenarios.arguments import add_backend_option, at_least, chosen_backend, seed
 from scenarios.catalog import builtin_scenarios, find_scenario
+from scenarios.choice_report import confusion_report_lines, disagreement_lines
 from scenarios.errors import DataError, ScenarioError
+from scenarios.progress import RunProgress
 from scenarios.events import ExampleFinished, RunCancelled, RunFailed, RunFinished, RunStarted, ScoresUpdated
 from scenarios.report import FORMATS, export, format_for_path
 from scenarios.rescoring import common_examples, corpus_scores, paired
@@ -37,6 +38,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                      help="complete an interrupted, failed or cancelled run")
     run.add_argument("--force", action="store_true", help="resume even though the data files changed")
     run.add_argument("--batch-size", type=at_least(1), default=None)
+    add_backend_option(run, dest="command_backend")
     run.add_argument("--bootstrap", type=at_least(0), default=1000, help="bootstrap resamples for CIs (0 = none)")
     run.add_argument("--db", default=None, help="results store (default: user data dir or $LMSCOPE_DB)")
     run.set_defaults(handler=cmd_run)
@@ -82,19 +84,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 # ----------------------------------------------------------------------------------- run
 class _Progress:
-    """One stderr line per model: done/total, rate, ETA and the live main score."""
+    """One stderr line per model: done/total, rate, ETA (the run screen's model:
+    :class:`scenarios.progress.RunProgress`) and the live main score."""
 
     def __init__(self) -> None:
-        self.started = time.perf_counter()
+        self.progress = RunProgress()
         self.tty = sys.stderr.isatty()
 
+    def start(self, event: RunStarted) -> None:
+        for info in event.models:
+            self.progress.start(info.name, event.total, event.already_done.get(info.name, 0))
+
     def update(self, event: ScoresUpdated) -> None:
-        elapsed = time.perf_counter() - self.started
-        rate = event.done / elapsed if elapsed > 0 else 0.0
-        eta = (event.total - event.done) / rate if rate > 0 else float("inf")
+        if event.model not in self.progress.models:
+            return
+        self.progress.update(event.model, event.done)
+        model = self.progress.models[event.model]
+        rate, eta = model.rate(), self.progress.eta()
         name, result = next(iter(event.results.items()), ("", None))
         score = f" {name} {result.score:.2f}" if result else ""
-        line = f"[{_short(event.model)}] {event.done}/{event.total} ({rate:.2f} ex/s, ETA {eta:.0f} s){score}"
+        timing = f"{rate:.2f} ex/s, run ETA {eta:.0f} s" if rate and eta is not None else "measuring…"
+        line = f"[{_short(event.model)}] {event.done}/{event.total} ({timing}){score}"
         print(("\r" if self.tty else "") + line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -155,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     models = args.models or ([] if args.resume else ["default"])
     store = Store(args.db)
     config = EngineConfig(threads=getattr(args, "threads", None), device=getattr(args, "device", None),
-                          dtype=getattr(args, "dtype", None))
+                          dtype=getattr(args, "dtype", None), backend=chosen_backend(args))
 
     async def go() -> int:
         progress = _Progress()
@@ -164,6 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                               batch_size=args.batch_size, n_bootstrap=args.bootstrap, force=args.force)
             async for event in run:
                 if isinstance(event, RunStarted):
+                    progress.start(event)
                     restored = sum(event.already_done.values())
                     print(f"run {event.run_id}: {event.scenario}, {event.total} examples x {len(event.models)} model(s)"
                           + (f", {restored} restored" if restored else ""), file=sys.stderr)
@@ -282,10 +293,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {store.path}")
     for run in runs:
-        done = len(store.examples(run.id, include_failed=False))
+        done = done_examples(store, run)
         print(f"{run.id}  {run.status:<11} {run.scenario_name:<20} {done}/{run.total * len(run.models)} examples  "
               f"{', '.join(_short(m, 24) for m in run.model_names)}")
     return 0
+
+
+def done_examples(store: Store, run) -> int:
+    """Examples of a run with an output (every model together), as ``runs`` counts them."""
+    return len(store.examples(run.id, include_failed=False))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -302,6 +318,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                   f"{m['dtype']}, {_parameters(m['num_parameters'])} params")
     print(f"  versions: {', '.join(f'{k} {v}' for k, v in run.versions.items())}")
     print_scores(corpus_scores(store, run), counts=_example_counts(store, run))
+    for line in confusion_report_lines(store.examples(run.id)):
+        print(line)
     for model, reason in run.model_errors.items():
         print(f"\n{model}: failed: {reason}")
     failed = [e for e in store.examples(run.id) if e.error]
@@ -320,24 +338,30 @@ def _parameters(count: int) -> str:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     store = Store(args.db)
-    run_a, run_b = store.run(args.run_a), store.run(args.run_b)
-    model_a = args.model_a or run_a.model_names[0]
-    model_b = args.model_b or run_b.model_names[0]
+    print("\n".join(compare_runs(store, args.run_a, args.run_b, args.model_a, args.model_b)))
+    return 0
+
+
+def compare_runs(store: Store, run_a_id: str, run_b_id: str, model_a: str | None = None,
+                 model_b: str | None = None) -> list[str]:
+    """The paired comparison of two stored runs (first models unless named), as lines of text."""
+    run_a, run_b = store.run(run_a_id), store.run(run_b_id)
+    model_a = model_a or run_a.model_names[0]
+    model_b = model_b or run_b.model_names[0]
     for run, model, flag in ((run_a, model_a, "--model-a"), (run_b, model_b, "--model-b")):
         if model not in run.model_names:
             raise ScenarioError(f"run {run.id} has no model {model!r}", hint=f"{flag} one of {run.model_names}")
-    rows_a, _ = common_examples(store, run_a, model_a, run_b, model_b)
+    rows_a, rows_b = common_examples(store, run_a, model_a, run_b, model_b)
     ids_a = {r.example_id for r in store.examples(run_a.id, model_a, include_failed=False)}
     ids_b = {r.example_id for r in store.examples(run_b.id, model_b, include_failed=False)}
-    print(f"A = run {run_a.id} ({_short(model_a)})")
-    print(f"B = run {run_b.id} ({_short(model_b)})")
-    print(f"compared on {len(rows_a)} examples both finished; "
-          f"missing from B: {_some(ids_a - ids_b)}; missing from A: {_some(ids_b - ids_a)}")
+    lines = [f"A = run {run_a.id} ({_short(model_a)})", f"B = run {run_b.id} ({_short(model_b)})",
+             f"compared on {len(rows_a)} examples both finished; "
+             f"missing from B: {_some(ids_a - ids_b)}; missing from A: {_some(ids_b - ids_a)}"]
     for res in paired(store, run_a, model_a, run_b, model_b):
         better = (", B better" if res.system_better else ", A better") if res.significant() else ""
-        print(f"  {res.metric:<10} A {res.baseline_score:9.3f}  B {res.system_score:9.3f}  delta {res.delta:+.3f}  "
-              f"{_verdict(res)}{better}")
-    return 0
+        lines.append(f"  {res.metric:<10} A {res.baseline_score:9.3f}  B {res.system_score:9.3f}  "
+                     f"delta {res.delta:+.3f}  {_verdict(res)}{better}")
+    return lines + disagreement_lines(rows_a, rows_b)
 
 
 def _some(ids: set[str], shown: int = 5) -> str:
@@ -352,14 +376,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = Store(args.db)
     text = export(store, store.run(args.run_id), args.format)
     if args.out:
-        try:
-            Path(args.out).expanduser().write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise ScenarioError(f"cannot write {args.out}: {exc.strerror}") from None
+        write_export(text, args.out)
         print(f"written to {args.out}")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def write_export(text: str, out: str) -> None:
+    """Write an exported report; an unwritable path is one clear error."""
+    try:
+        Path(out).expanduser().write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"cannot write {out}: {exc.strerror}") from None
 
 
 # -------------------------------------------------------------------------- catalogues

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Iterator
 
+from scenarios.choice_examples import choice_fields
 from scenarios.errors import DataError
 from scenarios.loaders import Record, read_csv, read_jsonl, read_parallel, read_squad
 from scenarios.scenario import DataSpec, Scenario
@@ -23,6 +24,8 @@ class Example:
     context: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     location: str = ""
+    options: tuple[str, ...] = ()  # choice tasks: the answer options
+    gold: int | None = None        # choice tasks: the index of the right one
 
     def template_values(self) -> dict[str, str]:
         values = {"input": self.input, "context": self.context or "",
@@ -77,12 +80,16 @@ def to_example(scenario: Scenario, spec: DataSpec, record: Record, index: int, n
                             path=spec.path, line=record.line, key=None if record.line else record.location)
     example_id = str(lookup("id")) if "id" in scenario.fields else str(index + 1)
     extra = {name: _text(lookup(name), record, spec, name, key) for name, key in scenario.fields.items()
-             if name not in ("id", "input", "context", "references")}
+             if name not in ("id", "input", "context", "references", "label", "choices")}
+    options, gold = choice_fields(scenario, spec, record, lookup) if scenario.is_choice else ((), None)
+    if scenario.is_choice:  # the gold answer is what every view shows as the reference
+        references = ((scenario.labels or options)[gold],)
     context = _text(lookup("context"), record, spec, "context", scenario.fields["context"]) \
         if "context" in scenario.fields else None
     return Example(id=example_id, index=index,
                    input=_text(lookup("input"), record, spec, "input", scenario.fields["input"]),
-                   references=references, context=context, extra=extra, location=record.location)
+                   references=references, context=context, extra=extra, location=record.location,
+                   options=options, gold=gold)
 
 
 def load_examples(scenario: Scenario, limit: int | None = None) -> list[Example]:

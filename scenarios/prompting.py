@@ -8,6 +8,8 @@ prefixes) without shots.
 
 from __future__ import annotations
 
+import json
+
 from engine import ChatMessage, ChatRequest, CompletionRequest, GenerationRequest, ModelInfo, Text2TextRequest
 from scenarios.examples import Example
 from scenarios.scenario import Scenario
@@ -24,6 +26,16 @@ def render(scenario: Scenario, kind: str, example: Example) -> str:
     return scenario.prompts[kind].render(values)
 
 
+def chat_history(example: Example) -> list[ChatMessage]:
+    """The earlier turns of a case saved from a chat (its ``history`` field: a JSON list of
+    ``{"role", "content"}``); none for other examples or a malformed field."""
+    try:
+        turns = json.loads(example.extra.get("history") or "[]")
+        return [ChatMessage(t["role"], t["content"]) for t in turns if t.get("role") in ("user", "assistant")]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []
+
+
 def build_request(scenario: Scenario, info: ModelInfo, example: Example, shots: list[Example]) -> GenerationRequest:
     """The request for ``example`` on the model described by ``info``."""
     kind = prompt_kind(info)
@@ -31,14 +43,18 @@ def build_request(scenario: Scenario, info: ModelInfo, example: Example, shots: 
     if kind == "seq2seq":
         return Text2TextRequest(info.name, render(scenario, kind, example), params=params,
                                 truncatable=example.input)
+    system = example.extra.get("system") or scenario.system  # a case saved from a chat keeps its own
+    history = chat_history(example)
     if kind == "chat":
-        messages = [ChatMessage("system", scenario.system)] if scenario.system else []
+        messages = [ChatMessage("system", system)] if system else []
         for shot in shots:
             messages += [ChatMessage("user", render(scenario, kind, shot)),
                          ChatMessage("assistant", shot.references[0])]
+        messages += history
         messages.append(ChatMessage("user", render(scenario, kind, example)))
         return ChatRequest(info.name, tuple(messages), params, truncatable=example.input)
-    parts = [scenario.system] if scenario.system else []
+    parts = [system] if system else []
     parts += [f"{render(scenario, kind, shot)} {shot.references[0]}" for shot in shots]
+    parts += [message.content for message in history]
     parts.append(render(scenario, kind, example))
     return CompletionRequest(info.name, "\n\n".join(parts), params, truncatable=example.input)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import evaluators
+from scenarios.choice_report import Confusion, choice_outcome, confusion_lines, option_rows, options_line, run_confusions
 from scenarios.errors import ScenarioError
 from scenarios.rescoring import corpus_scores, model_pairs, paired
 from scenarios.store import Store, StoredExample, StoredRun
@@ -49,6 +50,12 @@ class _Report:
     tests: list[tuple[str, str, evaluators.PairedResult]]  # (baseline model, system model, result)
     examples: list[StoredExample]
     counts: dict[str, tuple[int, int]]  # model -> (finished, failed)
+    confusions: dict[str, Confusion]  # classification runs: model -> confusion matrix
+
+    @property
+    def has_options(self) -> bool:
+        """A choice-task run: examples carry option log-likelihoods."""
+        return any(choice_outcome(e) is not None for e in self.examples)
 
     @property
     def metric_names(self) -> list[str]:
@@ -67,7 +74,7 @@ def _gather(store: Store, run: StoredRun) -> _Report:
     examples = store.examples(run.id)
     counts = {m: (sum(1 for e in examples if e.model == m and not e.error),
                   sum(1 for e in examples if e.model == m and e.error)) for m in run.model_names}
-    return _Report(run, scores, tests, examples, counts)
+    return _Report(run, scores, tests, examples, counts, run_confusions(examples))
 
 
 def _when(ts: float | None) -> str:
@@ -112,8 +119,19 @@ def _json(report: _Report) -> str:
         "examples": [{"model": e.model, "id": e.example_id, "input": e.input, "prompt": e.prompt,
                       "output": e.output, "references": list(e.references), "scores": e.scores,
                       "latency_s": e.latency_s, "new_tokens": e.new_tokens, "error": e.error,
-                      "warnings": list(e.warnings)} for e in report.examples],
+                      "warnings": list(e.warnings), **_json_options(e)} for e in report.examples],
+        **({"confusion": {m: {"labels": list(c.labels), "counts": [list(r) for r in c.counts],
+                              "rows": "gold", "columns": "predicted"} for m, c in report.confusions.items()}}
+           if report.confusions else {}),
     }, ensure_ascii=False, indent=2)
+
+
+def _json_options(e: StoredExample) -> dict:
+    outcome = choice_outcome(e)
+    if outcome is None:
+        return {}
+    return {"options": [{"option": r.text, "loglikelihood": r.logprob, "chosen": r.chosen, "gold": r.gold}
+                        for r in option_rows(outcome)]}
 
 
 def csv_cell(value: object) -> str:
@@ -126,12 +144,20 @@ def _csv(report: _Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     metrics = report.metric_names
+    options = ["options"] if report.has_options else []
     writer.writerow(["model", "id", "input", "output", "references", *metrics, "latency_s", "new_tokens", "error",
-                     "warnings"])
+                     "warnings", *options])
     for e in report.examples:
+        outcome = choice_outcome(e)
         writer.writerow([csv_cell(c) for c in (e.model, e.example_id, e.input, e.output, " ||| ".join(e.references))]
                         + [e.scores.get(m, "") for m in metrics]
-                        + [f"{e.latency_s:.3f}", e.new_tokens, csv_cell(e.error or ""), csv_cell(" | ".join(e.warnings))])
+                        + [f"{e.latency_s:.3f}", e.new_tokens, csv_cell(e.error or ""), csv_cell(" | ".join(e.warnings))]
+                        + ([csv_cell(options_line(outcome) if outcome else "")] if options else []))
+    for model, matrix in report.confusions.items():
+        writer.writerow([])
+        writer.writerow([csv_cell(f"confusion {model} (rows gold, columns predicted)"), *map(csv_cell, matrix.labels)])
+        for label, row in zip(matrix.labels, matrix.counts):
+            writer.writerow([csv_cell(label), *row])
     writer.writerow([])
     writer.writerow(["model", "metric", "score", "ci_low", "ci_high", "n", "signature", "warnings"])
     for model, per in report.scores.items():
@@ -174,14 +200,24 @@ def _markdown(report: _Report) -> str:
         lines += ["", "| metric | A | B | A score | B score | delta | p |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {md_cell(r.metric)} | {md_cell(a)} | {md_cell(b)} | {r.baseline_score:.2f} | "
                   f"{r.system_score:.2f} | {r.delta:+.2f} | {r.p_value:.4f} |" for a, b, r in report.tests]
+    for model, matrix in report.confusions.items():
+        lines += ["", f"Confusion matrix, {md_cell(model)} (rows: gold, columns: predicted):", "",
+                  "| gold \\ predicted | " + " | ".join(md_cell(x) for x in matrix.labels) + " |",
+                  "|---|" + "---|" * len(matrix.labels)]
+        lines += [f"| {md_cell(label)} | " + " | ".join(str(n) for n in row) + " |"
+                  for label, row in zip(matrix.labels, matrix.counts)]
     metrics = report.metric_names
-    lines += ["", "| model | id | output | references | " + " | ".join(md_cell(m) for m in metrics) + " |",
+    second = "options (log-likelihood; ✓ chosen, ★ gold)" if report.has_options else "references"
+    lines += ["", f"| model | id | output | {second} | " + " | ".join(md_cell(m) for m in metrics) + " |",
               "|---|---|---|---|" + "---|" * len(metrics)]
     for e in report.examples:
         output = e.output if not e.error else "ERROR: " + e.error
-        lines.append(f"| {md_cell(e.model)} | {md_cell(e.example_id)} | {md_cell(output)} | "
-                     f"{md_cell(' / '.join(e.references))} | " + " | ".join(f"{e.scores.get(m, '')}" for m in metrics)
-                     + " |")
+        outcome = choice_outcome(e)
+        detail = md_cell(" / ".join(e.references)) if outcome is None else "; ".join(
+            f"{md_cell(r.text)} {r.logprob:.4f}" + (" ✓" if r.chosen else "") + (" ★" if r.gold else "")
+            for r in option_rows(outcome))
+        lines.append(f"| {md_cell(e.model)} | {md_cell(e.example_id)} | {md_cell(output)} | {detail} | "
+                     + " | ".join(f"{e.scores.get(m, '')}" for m in metrics) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -222,10 +258,16 @@ def _html(report: _Report) -> str:
     tests_html = ("<h2>Paired tests</h2><table><tr><th>metric</th><th>A</th><th>B</th><th>A score</th>"
                   f"<th>B score</th><th>delta</th><th>p</th></tr>{tests}</table>") if tests else ""
     names = report.metric_names
+    confusions = "".join(
+        f"<h3>Confusion matrix: {esc(model)}</h3><table><tr><th>gold \\ predicted</th>"
+        + "".join(f"<th>{esc(x)}</th>" for x in matrix.labels) + "</tr>"
+        + "".join(f"<tr><th>{esc(label)}</th>" + "".join(f"<td>{n}</td>" for n in row) + "</tr>"
+                  for label, row in zip(matrix.labels, matrix.counts)) + "</table>"
+        for model, matrix in report.confusions.items())
     rows = "".join(
         f"<tr><td>{esc(e.model)}</td><td>{esc(e.example_id)}</td><td>{esc(e.input)}</td>"
         f"<td>{esc(e.output) if not e.error else '<b>error</b>: ' + esc(e.error)}</td>"
-        f"<td>{esc(' / '.join(e.references))}</td>"
+        f"<td>{_html_detail(e)}</td>"
         + "".join(f"<td>{e.scores[m]:.4g}</td>" if m in e.scores else "<td></td>" for m in names)
         + f"<td>{esc('; '.join(e.warnings))}</td></tr>" for e in report.examples)
     head = "".join(f"<th>{esc(m)}</th>" for m in names)
@@ -238,7 +280,17 @@ section{{display:inline-block;margin-right:2em}}</style></head>
 <p>Run {esc(run.id)} · {esc(run.status)} · started {esc(_when(run.started_at))} · models: {esc(', '.join(run.model_names))}</p>
 <h2>Scores</h2>{charts}
 <table><tr><th>model</th><th>examples</th><th>metric</th><th>score</th><th>95% CI</th><th>warnings</th><th>signature</th></tr>{table}</table>
-{failures}{tests_html}
-<h2>Examples</h2><table><tr><th>model</th><th>id</th><th>input</th><th>output</th><th>references</th>{head}<th>warnings</th></tr>{rows}</table>
+{failures}{tests_html}{confusions}
+<h2>Examples</h2><table><tr><th>model</th><th>id</th><th>input</th><th>output</th><th>{'options (✓ chosen, ★ gold)' if report.has_options else 'references'}</th>{head}<th>warnings</th></tr>{rows}</table>
 </body></html>
 """
+
+
+def _html_detail(e: StoredExample) -> str:
+    """The references, or for a choice task every option's log-likelihood with chosen and gold marked."""
+    outcome = choice_outcome(e)
+    if outcome is None:
+        return html.escape(" / ".join(e.references))
+    return "<br>".join(
+        ("<b>" if r.chosen else "") + f"{html.escape(r.text)} {r.logprob:.4f}" + (" ✓</b>" if r.chosen else "")
+        + (" ★" if r.gold else "") for r in option_rows(outcome))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import evaluators
 from engine import PerplexityResult
+from scenarios.choice_runs import is_choice_json, outcome_from_json
 from scenarios.errors import StoreError
 from scenarios.scenario import Scenario, parse_scenario
 from scenarios.scoring import Outcome, corpus_results, fill_metrics, paired_tests, scenario_language
@@ -21,6 +22,8 @@ def stored_scenario(run: StoredRun) -> Scenario:
 
 def outcome(row: StoredExample) -> Outcome:
     """A stored example as something to score."""
+    if is_choice_json(row.likelihood):
+        return Outcome(row.index, row.output, row.references, outcome_from_json(row.likelihood))
     likelihood = PerplexityResult(**row.likelihood) if row.likelihood else None
     return Outcome(row.index, row.output, row.references, likelihood)
 

@@ -3,7 +3,7 @@
 ``ScenarioRun`` is an async iterator of :mod:`scenarios.events`. Every model gets every
 example; models run concurrently; each model's examples go to the engine in batches while
 token deltas stream. Each finished example's output is committed to the store first, then
-scored, then announced; the model's corpus scores are re-announced after every batch.
+scored, then announced; the model's corpus scores are re-announced after every example.
 
 A run always ends with a status other than ``running``: ``finished`` (every example of every
 model has an output), ``failed`` (some examples or whole models failed: the reasons are stored
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Sequence
 
 import evaluators
 from engine import LmscopeError, ModelInfo, PerplexityResult
+from evaluators import ChoiceOutcome
 from scenarios.errors import ScenarioError, describe_error
 from scenarios.events import (
     Comparison,
@@ -39,6 +40,7 @@ from scenarios.events import (
     ScoresUpdated,
 )
 from scenarios.examples import Example, draw_shots, few_shot_pool, load_examples
+from scenarios.choice_runs import CHOICE_CHUNK, chosen_text, plan_choice
 from scenarios.prompting import build_request
 from scenarios.rescoring import outcome as stored_outcome
 from scenarios.rescoring import stored_scenario
@@ -265,6 +267,9 @@ class ScenarioRun:
 
     async def _run_model(self, scenario: Scenario, state: _ModelState, pending: list[Example], pool: list[Example],
                          queue: asyncio.Queue, total: int) -> None:
+        if scenario.is_choice:
+            await self._run_choices(scenario, state, pending, pool, queue, total)
+            return
         name = state.info.name
         size = self.batch_size or getattr(await self.engine.backend(name), "batch_size", 8)
         # Batches of similar prompt length waste less compute on padding, as the engine's own
@@ -274,11 +279,10 @@ class ScenarioRun:
         for chunk in _chunks(planned, size):
             if self._cancelled:
                 return
-            await self._run_batch(scenario, state, chunk, queue)
-            if state.outcomes:
-                queue.put_nowait(self._scores_event(name, state, total))
+            await self._run_batch(scenario, state, chunk, queue, total)
 
-    async def _run_batch(self, scenario: Scenario, state: _ModelState, chunk: list, queue: asyncio.Queue) -> None:
+    async def _run_batch(self, scenario: Scenario, state: _ModelState, chunk: list, queue: asyncio.Queue,
+                         total: int) -> None:
         name = state.info.name
         requests, batch = [r for r, _ in chunk], [e for _, e in chunk]
         for example in batch:
@@ -302,8 +306,40 @@ class ScenarioRun:
             prompt = _prompt_text(request, result)
             if error is not None:
                 self._fail(state, example, prompt, error, queue)
-                continue
-            self._finish(scenario, state, example, prompt, result, likelihood, queue)
+            else:
+                self._finish(scenario, state, example, prompt, result, likelihood, queue)
+            if state.outcomes:  # the corpus scores move with every example, not every batch
+                queue.put_nowait(self._scores_event(state.info.name, state, total))
+
+    async def _run_choices(self, scenario: Scenario, state: _ModelState, pending: list[Example], pool: list[Example],
+                           queue: asyncio.Queue, total: int) -> None:
+        """Choice tasks: every option of a chunk of examples (and their content-free prompts, when
+        a metric calibrates) goes to the engine as one scoring job; nothing is generated."""
+        name = state.info.name
+        calibrate = any(m.calibrated for m in scenario.metrics)
+        planned = [(e, plan_choice(scenario, state.info, e, draw_shots(scenario, pool, e), calibrate)) for e in pending]
+        for chunk in _chunks(planned, self.batch_size or CHOICE_CHUNK):
+            if self._cancelled:
+                return
+            for example, _ in chunk:
+                queue.put_nowait(ExampleStarted(self.run_id, name, example.id, example.index))
+            jobs = list(dict.fromkeys(r for _, plan in chunk for r in plan.requests))  # shared prompts once
+            started = time.perf_counter()
+            try:
+                scored = dict(zip(jobs, await self.engine.score_choices(name, jobs)))
+                error = None
+            except Exception as exc:  # noqa: BLE001 - one chunk's failure must not end the run
+                scored, error = {}, describe_error(exc)[0]
+            if self._cancelled:
+                return
+            latency = (time.perf_counter() - started) / len(chunk)
+            for example, plan in chunk:
+                if error is not None:
+                    self._fail(state, example, plan.prompt, error, queue)
+                else:
+                    self._finish(scenario, state, example, plan.prompt, None, plan.outcome(scored), queue, latency)
+            if state.outcomes:
+                queue.put_nowait(self._scores_event(name, state, total))
 
     def _fail(self, state: _ModelState, example: Example, prompt: str, error: str, queue: asyncio.Queue) -> None:
         name = state.info.name
@@ -315,10 +351,12 @@ class ScenarioRun:
         queue.put_nowait(ExampleFinished(self.run_id, name, example, prompt, "", {}, 0.0, 0, error))
 
     def _finish(self, scenario: Scenario, state: _ModelState, example: Example, prompt: str, result,
-                likelihood: PerplexityResult | None, queue: asyncio.Queue) -> None:
+                likelihood: PerplexityResult | ChoiceOutcome | None, queue: asyncio.Queue,
+                latency: float = 0.0) -> None:
         name = state.info.name
-        outcome = Outcome(example.index, result.text if result else "", example.references, likelihood)
-        latency = result.usage.total_time_s if result else 0.0
+        output = result.text if result else chosen_text(likelihood)
+        outcome = Outcome(example.index, output, example.references, likelihood)
+        latency = result.usage.total_time_s if result else latency
         new_tokens = result.usage.new_tokens if result else 0
         warnings = tuple(result.warnings) if result else ()
         # The output is committed before it is scored: a scoring failure loses nothing.

@@ -21,7 +21,8 @@ from engine import GenerationParams, LmscopeError
 from scenarios.errors import ScenarioError
 from scenarios.templates import Template, TemplateError, parse_template
 
-TASKS = ("qa", "summarization", "translation", "chat", "completion")
+TASKS = ("qa", "summarization", "translation", "chat", "completion", "multiple_choice", "classification")
+CHOICE_TASKS = ("multiple_choice", "classification")  # scored by option log-likelihood, nothing generated
 PROMPT_KINDS = ("chat", "completion", "seq2seq")
 STANDARD_FIELDS = ("id", "input", "context", "references")
 
@@ -45,10 +46,12 @@ DEFAULT_PROMPTS: dict[str, dict[str, str]] = {
     "completion": {"chat": "{input}", "completion": "{input}", "seq2seq": "{input}"},
 }
 DEFAULT_METRICS = {"qa": ["exact_match", "f1"], "summarization": ["rouge1", "rouge2", "rougeL"],
-                   "translation": ["bleu", "chrf"], "chat": [], "completion": []}
+                   "translation": ["bleu", "chrf"], "chat": [], "completion": [],
+                   "multiple_choice": ["acc", "acc_norm"], "classification": ["acc", "macro_f1", "mcc"]}
 
 
-DEFAULT_MAX_NEW_TOKENS = {"qa": 32, "summarization": 64, "translation": 128, "chat": 256, "completion": 256}
+DEFAULT_MAX_NEW_TOKENS = {"qa": 32, "summarization": 64, "translation": 128, "chat": 256, "completion": 256,
+                          "multiple_choice": 1, "classification": 1}  # choice tasks generate nothing
 
 
 class _LineDict(dict):
@@ -108,9 +111,24 @@ class MetricSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def input(self) -> str:
+        """What the metric scores: ``text``, ``likelihood`` or ``choices`` (see the registry)."""
+        return evaluators.entry(self.name).input
+
+    @property
     def is_likelihood(self) -> bool:
         """Scored from the engine's log-likelihoods of the input, not from generated text."""
-        return evaluators.entry(self.name).input == "likelihood"
+        return self.input == "likelihood"
+
+    @property
+    def is_choice(self) -> bool:
+        """Scored from the engine's log-likelihoods of each answer option."""
+        return self.input == "choices"
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether it compares options after subtracting a content-free prompt's log-likelihoods."""
+        return bool(self.options.get("calibrate"))
 
     def build(self, language: str | None) -> evaluators.Metric:
         """A fresh metric object, told the scenario's language (metrics that take none ignore it)."""
@@ -156,14 +174,22 @@ class Scenario:
     path: Path | None = None
     content_hash: str = ""
     text: str = ""
+    labels: tuple[str, ...] = ()       # classification: label names, in order
+    verbalisers: tuple[str, ...] = ()  # classification: the text scored for each label
+    target_delimiter: str = " "        # choice tasks: between a causal model's context and each option
+
+    @property
+    def is_choice(self) -> bool:
+        """Scored by the log-likelihood of answer options (multiple choice, classification)."""
+        return self.task in CHOICE_TASKS
 
     @property
     def needs_generation(self) -> bool:
-        return not self.metrics or any(not m.is_likelihood for m in self.metrics)
+        return not self.is_choice and (not self.metrics or any(m.input == "text" for m in self.metrics))
 
     @property
     def needs_references(self) -> bool:
-        return any(not m.is_likelihood for m in self.metrics)
+        return any(m.input == "text" for m in self.metrics)
 
     def with_seed(self, seed: int) -> "Scenario":
         """This scenario with ``seed`` for its few-shot draws and its sampling."""
@@ -227,7 +253,7 @@ def _type_name(t: type) -> str:
 
 
 TOP_KEYS = ("name", "description", "task", "data", "fields", "source_lang", "target_lang", "system", "prompt",
-            "few_shot", "generation", "metrics", "limit", "seed")
+            "few_shot", "generation", "metrics", "limit", "seed", "labels", "target_delimiter")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -275,14 +301,28 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
         raise v.fail(doc, "task", f"expected one of {', '.join(TASKS)}, found {task!r}")
     base = path.parent if path else Path.cwd()
     data = _data_spec(v, v.get(doc, "data", (dict,), required=True), base)
-    fields = _fields(v, doc, data)
+    fields = _fields(v, doc, data, task)
     source_lang = _language(v, doc, "source_lang")
     target_lang = _language(v, doc, "target_lang")
     metrics = _metrics(v, doc, task, target_lang)
     generation = _generation(v, doc, task)
     allowed = set(fields) - {"id", "references"} | {"reference", "source_lang", "target_lang",
                                                      "source_language", "target_language"}
-    prompts = _prompts(v, doc, task, allowed)
+    choice = None
+    if task in CHOICE_TASKS:
+        from scenarios.choice_scenario import validate_choice_task
+
+        choice = validate_choice_task(v, doc, task, fields, metrics, target_lang or source_lang)
+        prompts = choice.prompts
+    else:
+        for key in ("labels", "target_delimiter"):
+            if key in doc:
+                raise v.fail(doc, key, f"'{key}' is for multiple_choice and classification tasks, not {task}")
+        for index, spec in enumerate(metrics):
+            if spec.is_choice:
+                raise v.fail(doc, "metrics", f"metrics[{index}]: {spec.name} scores answer options; it needs "
+                             "task: multiple_choice or classification")
+        prompts = _prompts(v, doc, task, allowed)
     few_shot = None
     if "few_shot" in doc:
         shot = v.get(doc, "few_shot", (dict,))
@@ -294,12 +334,12 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
         if isinstance(pool, str) and pool != "data":
             raise v.fail(shot, "few_shot.pool", f"expected 'data' or a data mapping, found {pool!r}")
         few_shot = FewShot(k, None if isinstance(pool, str) else _data_spec(v, pool, base, "few_shot.pool."))
-        if "references" not in fields:
+        if "references" not in fields and task not in CHOICE_TASKS:
             raise v.fail(shot, "few_shot", "few-shot examples need a references field to show answers")
     limit = v.get(doc, "limit", (int,))
     if limit is not None and limit < 1:
         raise v.fail(doc, "limit", f"expected an integer >= 1, found {limit}")
-    if any(not m.is_likelihood for m in metrics) and "references" not in fields:
+    if any(m.input == "text" for m in metrics) and "references" not in fields:
         raise v.fail(doc, "fields", "the metrics need references but fields has no 'references' entry")
     return Scenario(
         name=name, task=task, data=data, fields=fields, prompts=prompts, metrics=metrics,
@@ -307,6 +347,7 @@ def parse_scenario(text: str, path: Path | None = None) -> Scenario:
         source_lang=source_lang, target_lang=target_lang, system=v.get(doc, "system", (str,)),
         few_shot=few_shot, limit=limit, seed=check_seed(v, doc, "seed") if "seed" in doc else 0, path=path,
         content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(), text=text,
+        **(choice.scenario_fields() if choice else {}),
     )
 
 
@@ -344,7 +385,7 @@ def _data_spec(v: _Validator, data: dict, base: Path, prefix: str = "data.") -> 
         raise v.fail(data, f"{prefix}format", exc.detail, exc.hint) from None
 
 
-def _fields(v: _Validator, doc: dict, data: DataSpec) -> dict[str, str]:
+def _fields(v: _Validator, doc: dict, data: DataSpec, task: str = "qa") -> dict[str, str | tuple[str, ...]]:
     defaults = {"squad": {"id": "id", "input": "question", "context": "context", "references": "answers"},
                 "parallel": {"id": "id", "input": "source", "references": "references"}}.get(data.format, {})
     mapping = v.get(doc, "fields", (dict,), default=None)
@@ -356,6 +397,12 @@ def _fields(v: _Validator, doc: dict, data: DataSpec) -> dict[str, str]:
     for key, value in mapping.items():
         if not isinstance(key, str) or not key.isidentifier():
             raise v.fail(mapping, f"fields.{key}", "field names must be identifiers (letters, digits, _)")
+        if key == "choices" and task == "multiple_choice" and isinstance(value, list):
+            if len(value) < 2 or not all(isinstance(c, str) and c for c in value):
+                raise v.fail(mapping, "fields.choices", f"expected a data key holding a list, or a list of at "
+                             f"least two data keys (one per option), found {value!r}")
+            fields[key] = tuple(value)
+            continue
         if not isinstance(value, str) or not value:
             raise v.fail(mapping, f"fields.{key}", f"expected the name of a data key, found {value!r}")
         fields[key] = value
@@ -381,6 +428,9 @@ def _metrics(v: _Validator, doc: dict, task: str, language: str | None) -> tuple
             spec.build(language)
         except evaluators.EvaluatorError as exc:
             raise v.fail(doc, "metrics", f"{key}: {exc.message}", exc.hint) from None
+        if any(evaluators.entry(earlier.name).name == evaluators.entry(spec.name).name for earlier in specs):
+            raise v.fail(doc, "metrics", f"{key}: {spec.name} is listed twice; its scores would overwrite each other",
+                         hint="list each metric once (a calibrated variant needs a run of its own)")
         specs.append(spec)
     return tuple(specs)
 

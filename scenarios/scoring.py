@@ -22,7 +22,7 @@ class Outcome:
     index: int  # the example's position in the data: scoring order
     output: str
     references: tuple[str, ...]
-    likelihood: PerplexityResult | None = None
+    likelihood: PerplexityResult | evaluators.ChoiceOutcome | None = None
 
 
 def scenario_language(scenario: Scenario, references: Iterable[Sequence[str]]) -> str | None:
@@ -33,7 +33,7 @@ def scenario_language(scenario: Scenario, references: Iterable[Sequence[str]]) -
 
 def score_one(spec: MetricSpec, metric: evaluators.Metric, outcome: Outcome) -> evaluators.ExampleScore:
     """Add one outcome to ``metric`` and return its own score."""
-    if spec.is_likelihood:
+    if spec.input != "text":  # perplexity results, option log-likelihoods: the engine's scores
         return metric.add(outcome.likelihood)
     return metric.add(outcome.output, outcome.references)
 

@@ -85,6 +85,8 @@ ADDED_COLUMNS = (
     ("runs", "model_errors", "TEXT"),      # JSON: model -> why it failed as a whole
     ("runs", "language", "TEXT"),          # the language every metric was told (declared or detected)
     ("examples", "warnings", "TEXT"),      # JSON list: truncated input, scoring warnings, ...
+    ("chats", "comparison", "TEXT"),       # compare screen: the comparison a pane's chat belongs to
+    ("chats", "pane", "TEXT"),             # compare screen: the pane's letter (A, B, ...)
 )
 RUN_STATUSES = ("running", "finished", "failed", "cancelled", "interrupted")
 # Runs that can be continued with ``--resume``.
@@ -139,6 +141,31 @@ class StoredRun:
     @property
     def model_names(self) -> list[str]:
         return [m["name"] for m in self.models]
+
+
+@dataclass(frozen=True)
+class StoredChat:
+    """A stored conversation: a chat screen chat, or one pane of a stored comparison."""
+
+    id: str
+    title: str
+    model: str
+    settings: dict[str, Any]   # system prompt and sampling settings at creation
+    created_at: float
+    updated_at: float
+    comparison: str | None = None  # the comparison it belongs to (compare screen), else None
+    pane: str | None = None        # its pane's letter in that comparison
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One message of a stored conversation; ``usage`` and ``result`` only on answers."""
+
+    index: int
+    role: str
+    content: str
+    usage: dict[str, Any] | None
+    result: dict[str, Any] | None  # see scenarios.result_record
 
 
 _RUN_COLUMNS = ("id, scenario_name, scenario_path, scenario_hash, scenario_text, models, generation, seed, "
@@ -288,11 +315,14 @@ class Store:
         return [_example_from_row(r) for r in self._rows(query + " ORDER BY model, idx", args)]
 
     # ----------------------------------------------------------------------------- chats
-    def create_chat(self, model: str, settings: dict[str, Any], title: str = "") -> str:
+    def create_chat(self, model: str, settings: dict[str, Any], title: str = "", *,
+                    comparison: str | None = None, pane: str | None = None) -> str:
+        """A new conversation; ``comparison`` and ``pane`` tie it to a compare-screen comparison."""
         chat_id = uuid.uuid4().hex[:12]
         now = time.time()
-        self._sql("INSERT INTO chats VALUES (?,?,?,?,?,?)",
-                  (chat_id, title or "untitled chat", model, json.dumps(settings), now, now))
+        self._sql("INSERT INTO chats (id, title, model, settings, created_at, updated_at, comparison, pane) "
+                  "VALUES (?,?,?,?,?,?,?,?)",
+                  (chat_id, title or "untitled chat", model, json.dumps(settings), now, now, comparison, pane))
         return chat_id
 
     def add_message(self, chat_id: str, role: str, content: str, usage: dict[str, Any] | None = None,
@@ -324,6 +354,34 @@ class Store:
                           (chat_id,))
         return [{"role": r[0], "content": r[1], "usage": json.loads(r[2]) if r[2] else None} for r in rows]
 
+    def chat_list(self, *, comparisons: bool = False) -> list[StoredChat]:
+        """Chat-screen chats (or, with ``comparisons``, compare panes' chats), most recent first."""
+        where = "comparison IS NOT NULL" if comparisons else "comparison IS NULL"
+        rows = self._rows("SELECT id, title, model, settings, created_at, updated_at, comparison, pane FROM chats "
+                          f"WHERE {where} ORDER BY updated_at DESC")
+        return [_chat_from_row(r) for r in rows]
+
+    def chat(self, chat_id: str) -> StoredChat:
+        """One stored conversation; StoreError when there is none with that id."""
+        rows = self._rows("SELECT id, title, model, settings, created_at, updated_at, comparison, pane FROM chats "
+                          "WHERE id = ?", (chat_id,))
+        if not rows:
+            raise StoreError(f"no chat {chat_id!r} in {self.path}", hint="ctrl+o lists the stored chats")
+        return _chat_from_row(rows[0])
+
+    def comparison_chats(self, comparison: str) -> list[StoredChat]:
+        """The panes' conversations of a stored comparison, in pane order."""
+        rows = self._rows("SELECT id, title, model, settings, created_at, updated_at, comparison, pane FROM chats "
+                          "WHERE comparison = ? ORDER BY pane", (comparison,))
+        return [_chat_from_row(r) for r in rows]
+
+    def chat_history(self, chat_id: str) -> list[StoredMessage]:
+        """Every message of a conversation in order, with usage and result where stored."""
+        rows = self._rows("SELECT idx, role, content, usage, result FROM chat_messages WHERE chat_id = ? "
+                          "ORDER BY idx", (chat_id,))
+        return [StoredMessage(r[0], r[1], r[2], json.loads(r[3]) if r[3] else None,
+                              json.loads(r[4]) if r[4] else None) for r in rows]
+
     def last_answer_result(self, chat_id: str) -> dict[str, Any] | None:
         """The ``result`` stored with the chat's last assistant message; ``None`` when it has none
         (a stopped or failed answer, a chat saved before results were kept, or no answer at all)."""
@@ -342,6 +400,11 @@ def _alive(pid: int | None) -> bool:
     except PermissionError:  # someone else's process: it exists
         return True
     return True
+
+
+def _chat_from_row(r: tuple) -> StoredChat:
+    return StoredChat(id=r[0], title=r[1], model=r[2], settings=json.loads(r[3]), created_at=r[4], updated_at=r[5],
+                      comparison=r[6], pane=r[7])
 
 
 def _run_from_row(r: tuple) -> StoredRun:

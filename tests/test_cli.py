@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import os
 import subprocess
 import sys
@@ -40,3 +42,11 @@ def test_chat_once_on_the_embedded_default_model():
     done = run_cli("chat", "--once", "Say hello in one short sentence.", "--max-new-tokens", "20")
     assert done.returncode == 0, done.stderr
     assert len(done.stdout.strip()) > 2
+
+
+def test_chat_once_stats_print_the_seed_it_drew(tiny_causal):
+    # Issue 11: `chat --once --stats` did not print the seed an unseeded sampling drew.
+    done = run_cli("chat", "--once", "Hi", "--model", tiny_causal, "--max-new-tokens", "4", "--temperature", "0.7",
+                   "--stats")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r", seed \d+,", done.stderr), done.stderr

@@ -1,7 +1,8 @@
 """The lmscope terminal app: chat, scenario runs, side-by-side comparison and probing.
 
-Four modes (F2–F5) share one engine, one results store and the current model (F1: help,
-Ctrl+L: load a model, Ctrl+P: command palette). Screens talk to the app with the messages in
+Four modes (F2–F5) and the runs browser (Ctrl+B) share one engine, one results store and the
+current model (F1: help, Ctrl+L: load a model, Ctrl+P: command palette). A tab line at the top
+of every mode names these keys, so the footer keeps room for the screen's own. Screens talk to the app with the messages in
 :mod:`tui.messages`; the app owns what spans screens (model changes, probing an answer,
 promoting a chat turn to a scenario case).
 """
@@ -14,19 +15,25 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import Hit, Hits, Provider
-from textual.widgets import Input
+from textual.widgets import Footer, Input
 
 from tui.base import LmscopeAppBase
-from tui.messages import CaseSaved, ModelSelected, ProbeRequested, PromoteRequested
+from tui.formatting import format_parameters
+from tui.messages import CaseSaved, ModelSelected, ProbeRequested, PromoteRequested, RunRequested
 from tui.screens.chat import ChatScreen
 from tui.screens.compare import CompareScreen
 from tui.screens.help import HelpScreen
 from tui.screens.model_picker import ModelPickerScreen
 from tui.screens.probe import ProbeScreen
-from tui.screens.promote import PromoteCaseScreen
+from tui.screens.promote import PromoteCaseScreen, SavedCase
 from tui.screens.run import RunScreen
+from tui.screens.runs import RunsScreen
+from tui.settings import Settings, load_settings, save_settings
+from tui.widgets.mode_tabs import ModeTabs
+from tui.widgets.sampling_panel import SamplingPanel
 
-SCREENS = {"chat": "Chat", "run": "Scenario run", "compare": "Compare models", "probe": "Probe tokens"}
+SCREENS = {"chat": "Chat", "run": "Scenario run", "compare": "Compare models", "probe": "Probe tokens",
+           "runs": "Runs browser"}
 
 
 class LmscopeCommands(Provider):
@@ -57,24 +64,93 @@ class LmscopeApp(LmscopeAppBase):
 
     TITLE = "lmscope"
     CSS_PATH = "app.tcss"
-    MODES = {"chat": ChatScreen, "run": RunScreen, "compare": CompareScreen, "probe": ProbeScreen}
+    MODES = {"chat": ChatScreen, "run": RunScreen, "compare": CompareScreen, "probe": ProbeScreen,
+             "runs": RunsScreen}
     DEFAULT_MODE = "chat"
     COMMANDS = App.COMMANDS | {LmscopeCommands}
+    # Shown in the tab line at the top (ModeTabs), not in the footer: it keeps the screen's keys.
     BINDINGS = [
-        Binding("f1", "help", "Help", priority=True),
-        Binding("f2", "switch_mode('chat')", "Chat", priority=True),
-        Binding("f3", "switch_mode('run')", "Run", priority=True),
-        Binding("f4", "switch_mode('compare')", "Compare", priority=True),
-        Binding("f5", "switch_mode('probe')", "Probe", priority=True),
-        Binding("ctrl+l", "pick_model", "Load model"),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help", priority=True, show=False),
+        Binding("f2", "switch_mode('chat')", "Chat", priority=True, show=False),
+        Binding("f3", "switch_mode('run')", "Run", priority=True, show=False),
+        Binding("f4", "switch_mode('compare')", "Compare", priority=True, show=False),
+        Binding("f5", "switch_mode('probe')", "Probe", priority=True, show=False),
+        Binding("ctrl+b", "switch_mode('runs')", "Runs", priority=True, show=False),
+        Binding("ctrl+l", "pick_model", "Load model", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     _last_case_path: str | None = None
+    _settings: Settings | None = None  # None until read: changes before then are not saved
 
     def on_mount(self) -> None:
         super().on_mount()
+        try:
+            settings = load_settings()
+        except Exception as exc:  # noqa: BLE001 - a broken config file must not stop the app
+            self.show_error(exc)
+            settings = Settings()
+        if settings.theme in self.available_themes:
+            self.theme = settings.theme
+        self._settings = settings
+        self.call_after_refresh(self._show_tabs)
         self.load_current_model()
+
+    def watch_theme(self, theme: str) -> None:
+        """Keep the theme picked (Ctrl+P, "theme") for the next start."""
+        if self._settings is not None and theme != self._settings.theme:
+            self._settings.theme = theme
+            self._save_settings()
+
+    def _save_settings(self) -> None:
+        try:
+            save_settings(self._settings)
+        except Exception as exc:  # noqa: BLE001 - shown; the app keeps running
+            self.show_error(exc)
+
+    def _chat_sampling(self) -> SamplingPanel | None:
+        try:
+            screen = self.get_screen_stack("chat")[0]
+            return screen.query_one(SamplingPanel) if screen.is_mounted else None
+        except Exception:  # noqa: BLE001 - the chat screen was never shown, or is gone
+            return None
+
+    def remember_sampling(self) -> None:
+        """Keep the chat's sampling settings as the defaults of the next start (when changed)."""
+        panel = self._chat_sampling()
+        if panel is None or self._settings is None:
+            return
+        values = panel.values()
+        if values != self._settings.sampling and panel.check() is None:
+            self._settings.sampling = values
+            self._save_settings()
+
+    async def action_quit(self) -> None:
+        self.remember_sampling()
+        await super().action_quit()
+
+    def switch_mode(self, mode: str):
+        if self.current_mode == "chat":
+            self.remember_sampling()
+        done = super().switch_mode(mode)
+        self.call_after_refresh(self._show_tabs)
+        return done
+
+    def _show_tabs(self) -> None:
+        """Put the tab line on the current mode's screen (once) and mark the active mode."""
+        screen = self.screen
+        if self.current_mode not in self.MODES or screen is not self.get_screen_stack(self.current_mode)[-1]:
+            return
+        for footer in screen.query(Footer):
+            footer.compact = True  # a space less per key: the screen's keys fit 80 columns
+        tabs = screen.query(ModeTabs)
+        if not tabs:  # the mode's first showing: restore the saved sampling defaults too
+            screen.mount(ModeTabs(self.current_mode))
+            if self._settings is not None and self._settings.sampling:
+                for panel in screen.query(SamplingPanel):
+                    panel.apply(self._settings.sampling)
+        else:
+            tabs.first().active = self.current_mode
 
     def watch_model_name(self, name: str) -> None:
         self.sub_title = name
@@ -88,8 +164,8 @@ class LmscopeApp(LmscopeAppBase):
         except Exception as exc:  # noqa: BLE001 - shown, and the app keeps running
             self.show_error(exc)
             return
-        self.notify(f"{info.name}: {info.kind}, {info.num_parameters / 1e6:.0f}M parameters on {info.device} {info.dtype}",
-                    timeout=4)
+        self.notify(f"{info.name}: {info.kind}, {format_parameters(info.num_parameters)} parameters on {info.device} "
+                    f"{info.dtype}", timeout=4)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -108,23 +184,38 @@ class LmscopeApp(LmscopeAppBase):
         self.push_screen(ProbeScreen(result=message.result))
 
     def on_promote_requested(self, message: PromoteRequested) -> None:
-        self.push_screen(PromoteCaseScreen(message.prompt, message.answer, message.model), self._case_saved)
+        self.push_screen(PromoteCaseScreen(message.prompt, message.answer, message.model, system=message.system,
+                                           history=message.history), self._case_saved)
+
+    async def on_run_requested(self, message: RunRequested) -> None:
+        """The runs browser asked to open, resume or rerun a stored run: the run screen does it."""
+        await self.switch_mode("run")
+        screen = self.screen
+        assert isinstance(screen, RunScreen)
+        if message.action == "open":
+            screen.open_run(message.run_id)
+        elif message.action == "resume":
+            screen.resume(message.run_id)
+        elif message.action == "rerun":
+            try:
+                screen.rerun(message.run_id)
+            except Exception as exc:  # noqa: BLE001 - e.g. the scenario file is gone
+                self.show_error(exc)
 
     def on_case_saved(self, message: CaseSaved) -> None:
         self._last_case_path = message.scenario_path
 
-    def _case_saved(self, outcome: str | None) -> None:
-        """After the promote dialog: ``rerun:ID`` runs the cases' scenario on every loaded model."""
-        if not outcome:
+    def _case_saved(self, saved: SavedCase | None) -> None:
+        """After the promote dialog: a rerun runs the file just saved on the chat's model."""
+        if saved is None:
             return
-        self.notify(f"saved case {outcome.removeprefix('rerun:')}")
-        if outcome.startswith("rerun:") and self._last_case_path:
-            self.call_later(self._rerun_cases, self._last_case_path)
+        self.notify(f"saved case {saved.case_id} in {saved.scenario_path}")
+        if saved.rerun:
+            self.call_later(self._rerun_cases, saved.scenario_path, saved.model)
 
-    async def _rerun_cases(self, scenario_path: str) -> None:
-        """Run the saved cases' scenario on every loaded model, in the run screen."""
+    async def _rerun_cases(self, scenario_path: str, model: str) -> None:
+        """Run the saved cases' scenario on ``model`` (the chat's), in the run screen."""
         await self.switch_mode("run")
-        models = [m.name for m in self.engine.loaded_models()] or [self.model_name]
         self.screen.query_one("#path", Input).value = scenario_path
-        self.screen.query_one("#models", Input).value = ", ".join(models)
+        self.screen.query_one("#models", Input).value = model
         self.screen.action_start_run()

@@ -23,11 +23,12 @@ class LmscopeAppBase(App):
 
     def __init__(self, model: str = "default", *, engine: Engine | None = None, store: Store | None = None,
                  device: str | None = None, dtype: str | None = None, threads: int | None = None,
-                 isolate: bool = True) -> None:
+                 isolate: bool = True, backend: str | None = None) -> None:
         super().__init__()
         # Models in processes of their own by default: a decode loop sharing this interpreter
         # waits on the UI thread for the GIL (SmolLM2 streamed ~25% slower; engine.process).
-        self.engine = engine or Engine(EngineConfig(threads=threads, device=device, dtype=dtype, isolate=isolate))
+        self.engine = engine or Engine(EngineConfig(threads=threads, device=device, dtype=dtype, isolate=isolate,
+                                                          backend=backend))
         self.store = store or Store()
         self.set_reactive(LmscopeAppBase.model_name, model)
 

@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from scenarios.arguments import at_least, seed
+    from scenarios.arguments import add_backend_option, at_least, seed
 
     parser = _Parser(prog="lmscope", description="Chat with, score and compare language models.")
     parser.add_argument("--model", default="default",
@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", default=None, help="auto (default), float32, bfloat16 or float16")
     parser.add_argument("--threads", type=at_least(1), default=None,
-                        help="torch CPU threads (default: all cores but one)")
+                        help="CPU threads per model (default: all cores but one)")
+    add_backend_option(parser)
     parser.add_argument("--in-process", action="store_true",
                         help="run models in the app's own process (default: one process per model, so "
                              "decoding never waits on the UI; faster, but each model start imports torch again)")
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="chat with a model (--once PROMPT streams one answer to stdout)")
     chat.add_argument("--once", metavar="PROMPT", help="answer PROMPT on stdout and exit")
     chat.add_argument("--model", dest="chat_model", default=None, help=argparse.SUPPRESS)
+    add_backend_option(chat, dest="command_backend")
     chat.add_argument("--system", default=None, help="system prompt")
     chat.add_argument("--max-new-tokens", type=at_least(1), default=256)
     chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
@@ -54,13 +56,15 @@ def _parser() -> argparse.ArgumentParser:
 
 async def _chat_once(args: argparse.Namespace) -> int:
     from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationParams, GenerationResult
+    from scenarios.arguments import chosen_backend
 
     model = args.chat_model or args.model
     params = GenerationParams(
         max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
         repetition_penalty=args.repetition_penalty, seed=args.seed, stop=tuple(args.stop))
     messages = ([ChatMessage("system", args.system)] if args.system else []) + [ChatMessage("user", args.once)]
-    async with Engine(EngineConfig(threads=args.threads, device=args.device, dtype=args.dtype)) as engine:
+    config = EngineConfig(threads=args.threads, device=args.device, dtype=args.dtype, backend=chosen_backend(args))
+    async with Engine(config) as engine:
         info = await engine.load(model, progress=lambda msg: print(f"[{model}] {msg}", file=sys.stderr, flush=True))
         result: GenerationResult | None = None
         async for event in engine.stream(ChatRequest(info.name, tuple(messages), params)):
@@ -76,7 +80,8 @@ async def _chat_once(args: argparse.Namespace) -> int:
             if args.stats:
                 u = result.usage
                 print(f"[{u.prompt_tokens} prompt + {u.new_tokens} new tokens, first token {u.time_to_first_token_s:.2f} s, "
-                      f"{u.tokens_per_s:.1f} tok/s, {u.device} {u.dtype}, finish: {result.finish_reason}]",
+                      f"{u.tokens_per_s:.1f} tok/s, {u.device} {u.dtype}, backend {u.backend}, seed {u.seed}, "
+                      f"finish: {result.finish_reason}]",
                       file=sys.stderr)
     return 0
 
@@ -86,10 +91,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_chat_once(args))
     if getattr(args, "handler", None) is not None:
         return args.handler(args)
+    from scenarios.arguments import chosen_backend
     from tui.app import LmscopeApp
 
     LmscopeApp(model=getattr(args, "chat_model", None) or args.model, device=args.device,
-               dtype=args.dtype, threads=args.threads, isolate=not args.in_process).run()
+               dtype=args.dtype, threads=args.threads, isolate=not args.in_process, backend=chosen_backend(args)).run()
     return 0
 
 

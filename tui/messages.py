@@ -38,6 +38,8 @@ class PromoteRequested(Message):
     prompt: str
     answer: str
     model: str
+    system: str = ""  # the chat's system prompt
+    history: tuple = ()  # the earlier turns (engine.ChatMessage), oldest first
 
 
 @dataclass
@@ -45,3 +47,11 @@ class ProbeRequested(Message):
     """The user asked to inspect an answer token by token (surprisal, alternatives)."""
 
     result: object  # engine.GenerationResult with logprobs and top_logprobs
+
+
+@dataclass
+class RunRequested(Message):
+    """The user asked the run screen to act on a stored run: ``open``, ``resume`` or ``rerun``."""
+
+    run_id: str
+    action: str

@@ -13,6 +13,8 @@ from engine import (
     ChatMessage,
     ChatRequest,
     CompletionRequest,
+    Engine,
+    EngineConfig,
     GenerationParams,
     GenerationResult,
     Text2TextRequest,
@@ -25,6 +27,15 @@ from engine.spec import ModelSpec
 
 PROMPTS = ["The quick brown", "A", "What is the capital of France? The capital", "Numbers like 1, 2"]
 GREEDY = GenerationParams(max_new_tokens=12)
+
+
+@pytest.fixture
+async def float32_engine():
+    """Batch invariance is a float32 property: bfloat16 batches, the default for batches on CPUs
+    with native bfloat16 (engine.device.workload_dtypes), can depend on what else is in them."""
+    eng = Engine(EngineConfig(threads=1, dtype="float32"))
+    yield eng
+    await eng.aclose()
 
 
 async def collect(engine, request):
@@ -58,7 +69,8 @@ async def test_chat_without_template_falls_back_to_plain_transcript(engine, tiny
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
-async def test_batched_equals_unbatched_under_greedy(engine, tiny_causal, tiny_seq2seq, kind):
+async def test_batched_equals_unbatched_under_greedy(float32_engine, tiny_causal, tiny_seq2seq, kind):
+    engine = float32_engine
     if kind == "causal":
         requests = [CompletionRequest(tiny_causal, p, GREEDY) for p in PROMPTS]
     else:
@@ -78,7 +90,8 @@ async def test_generate_streams_deltas_for_every_request(engine, tiny_causal):
     assert seen == {r.request_id: r.text for r in results}
 
 
-async def test_same_seed_same_sample_and_batching_keeps_it(engine, tiny_causal):
+async def test_same_seed_same_sample_and_batching_keeps_it(float32_engine, tiny_causal):
+    engine = float32_engine
     params = GenerationParams(max_new_tokens=16, temperature=1.0, top_p=0.9, top_k=50, seed=1234)
     first = (await engine.generate([CompletionRequest(tiny_causal, "The quick", params)]))[0]
     again = (await engine.generate([CompletionRequest(tiny_causal, "The quick", params)]))[0]

@@ -22,6 +22,7 @@ from engine import (
     ModelNotFoundError,
     ModelSpec,
 )
+from engine.cancel import CancelToken
 from engine.process import ModelProcessError, ProcessBackend
 
 GREEDY = GenerationParams(max_new_tokens=12, logprobs=True, top_logprobs=3)
@@ -135,3 +136,37 @@ async def test_a_killed_process_fails_its_call_and_the_next_call_starts_a_new_on
     finally:
         await isolated.aclose()
     assert not third.process.is_alive()
+
+
+async def test_a_cancel_token_reaches_the_child_as_soon_as_it_is_set(tiny_causal_long):
+    """Set on any thread (here the reader thread, from a delta), the token's callback sends the
+    cancel to the child at once; cancelling the caller's task does the same."""
+    isolated = Engine(EngineConfig(threads=1, isolate=True))
+    try:
+        backend = await isolated.backend(tiny_causal_long)
+        assert isinstance(backend, ProcessBackend)
+        token = CancelToken()
+        seen: list = []
+
+        def emit(delta) -> None:
+            seen.append(delta)
+            if len(seen) == 2:
+                token.set()
+
+        long = CompletionRequest(tiny_causal_long, "A", GenerationParams(max_new_tokens=3000))
+        [result] = await backend.generate([long], [token], emit)
+        assert result.finish_reason == "cancelled" and len(result.token_ids) < 3000
+
+        task = asyncio.ensure_future(isolated.generate([CompletionRequest(tiny_causal_long, "A", long.params)],
+                                                       on_delta=seen.append))
+        while len(seen) < 3 + len(result.token_ids):
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert isolated.in_flight(tiny_causal_long) == 0
+        # The child stopped that answer too: the next request is answered, not queued behind 3,000 tokens.
+        _, answer = await asyncio.wait_for(stream(isolated, CompletionRequest(tiny_causal_long, "A", GREEDY)), 60)
+        assert answer.finish_reason == "length"
+    finally:
+        await isolated.aclose()

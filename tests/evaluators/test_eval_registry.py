@@ -35,7 +35,7 @@ def test_unknown_metric_reads_well() -> None:
     assert isinstance(info.value, KeyError) and isinstance(info.value, evaluators.LmscopeError)
     with pytest.raises(evaluators.UnknownMetricError) as info:
         evaluators.entry("zzzz")
-    assert str(info.value).startswith("unknown metric 'zzzz' (known metrics: bits_per_byte, bleu,")
+    assert str(info.value).startswith("unknown metric 'zzzz' (known metrics: acc, acc_bytes, acc_norm, bits_per_byte, bleu,")
 
 
 def test_entry_facts() -> None:

@@ -21,37 +21,65 @@ MAX_REPLY_S = 20.0
 
 @dataclass(frozen=True)
 class Request:
-    """What the client sent."""
+    """What the client sent, and when it arrived (``time.monotonic()``)."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.monotonic)
 
 
 Route = Callable[[Request], AsyncIterator[bytes]]
 
 
-def _head(status: int, content_type: str, length: int | None = None) -> bytes:
+def _head(status: int, content_type: str, length: int | None = None, headers: dict[str, str] | None = None) -> bytes:
     lines = [f"HTTP/1.1 {status} X", f"Content-Type: {content_type}", "Connection: close"]
     if length is not None:
         lines.append(f"Content-Length: {length}")
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def raw_reply(body: str | bytes, status: int = 200, content_type: str = "text/plain") -> Route:
+def raw_reply(body: str | bytes, status: int = 200, content_type: str = "text/plain",
+              headers: dict[str, str] | None = None) -> Route:
     """One whole response."""
     data = body.encode() if isinstance(body, str) else body
 
     async def reply(_request: Request) -> AsyncIterator[bytes]:
-        yield _head(status, content_type, len(data)) + data
+        yield _head(status, content_type, len(data), headers) + data
 
     return reply
 
 
-def json_reply(obj: object, status: int = 200) -> Route:
+def json_reply(obj: object, status: int = 200, headers: dict[str, str] | None = None) -> Route:
     """One whole JSON response."""
-    return raw_reply(json.dumps(obj), status, "application/json")
+    return raw_reply(json.dumps(obj), status, "application/json", headers)
+
+
+def in_turn(*routes: Route) -> Route:
+    """The first request gets the first route's reply, the next the second's, ...; the last repeats."""
+    served = 0
+
+    async def reply(request: Request) -> AsyncIterator[bytes]:
+        nonlocal served
+        route = routes[min(served, len(routes) - 1)]
+        served += 1
+        async for data in route(request):
+            yield data
+
+    return reply
+
+
+def endless_event_reply(piece_bytes: int = 64 << 10) -> Route:
+    """An event stream whose first event never ends: ``data: xxxx...`` with no line end, ever."""
+
+    async def reply(_request: Request) -> AsyncIterator[bytes]:
+        yield _head(200, "text/event-stream") + b"data: "
+        while True:
+            yield b"x" * piece_bytes
+
+    return reply
 
 
 def sse_reply(*events: str, repeat: str | None = None, every_s: float = 0.05) -> Route:

@@ -5,6 +5,7 @@ and no request outlives its stall timeout or its overall deadline."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -26,6 +27,8 @@ from tests.remote.hostile import (
     HostileServer,
     Route,
     chunk,
+    endless_event_reply,
+    in_turn,
     json_reply,
     raw_reply,
     sse_reply,
@@ -170,3 +173,58 @@ async def test_a_stream_held_open_after_the_finish_still_answers(engine, configu
         result = await asyncio.wait_for(stream(engine), LIMIT_S)
     assert (result.text, result.finish_reason) == ("Hi", "stop")
     assert time.monotonic() - started < STALL_S + 2
+
+
+async def test_an_endless_event_is_refused(engine, configure):
+    async with HostileServer({CHAT: endless_event_reply()}) as server:
+        configure(server, stall_s=LIMIT_S, deadline_s=LIMIT_S)  # the size bound alone must end it
+        with pytest.raises(MalformedStreamError, match="without completing an event"):
+            await asyncio.wait_for(stream(engine), LIMIT_S)
+
+
+async def test_a_streamed_request_answered_without_an_event_stream_is_malformed(engine, configure, caplog):
+    answer = {"choices": [{"message": {"content": "Hi"}, "finish_reason": "stop"}]}
+    async with HostileServer({CHAT: raw_reply(json.dumps(answer), content_type=f"application/{KEY}")}) as server:
+        configure(server)
+        with pytest.raises(MalformedStreamError, match="not an event stream") as raised:
+            await asyncio.wait_for(stream(engine), LIMIT_S)
+    assert_no_key(raised.value, caplog)
+
+
+async def test_busy_answers_are_retried_after_retry_after(engine, endpoint_config):
+    """429 and 503 are retried (connection errors too: see the killed-server test), waiting at
+    least what Retry-After asks even when the endpoint's own backoff is shorter."""
+    busy = json_reply({"error": {"message": "slow down"}}, 429, headers={"Retry-After": "0.3"})
+    down = raw_reply("overloaded", 503, headers={"Retry-After": "0"})
+    routes = {CHAT: in_turn(busy, down, sse_reply(chunk("Hi"), chunk(finish="stop")))}
+    async with HostileServer(routes) as server:
+        endpoint_config(f'[endpoints.busy]\nurl = "{server.url}"\nmodel = "m"\nmax_retries = 2\nbackoff_s = 0.001\n')
+        events = [e async for e in engine.stream(ChatRequest("openai:busy", ({"role": "user", "content": "Hi"},)))]
+    result = events[-1]
+    assert (result.text, result.finish_reason) == ("Hi", "stop")
+    tries = [r for r in server.requests if r.path == "/v1/chat/completions"]
+    assert len(tries) == 3 and tries[1].at - tries[0].at >= 0.3
+
+
+async def test_a_server_still_busy_after_the_last_retry_is_an_error(engine, endpoint_config):
+    busy = json_reply({"error": {"message": "rate limited, slow down"}}, 429)
+    async with HostileServer({CHAT: busy}) as server:
+        endpoint_config(f'[endpoints.busy]\nurl = "{server.url}"\nmodel = "m"\nmax_retries = 1\nbackoff_s = 0.001\n')
+        with pytest.raises(InvalidRequestError, match=r"\(429\): rate limited"):
+            await asyncio.wait_for(engine.generate([ChatRequest("openai:busy", ({"role": "user", "content": "Hi"},))]),
+                                   LIMIT_S)
+    assert len([r for r in server.requests if r.path == "/v1/chat/completions"]) == 2
+
+
+async def test_cancel_ends_a_request_whose_server_sends_nothing(engine, configure):
+    async with HostileServer({CHAT: sse_reply(chunk("a"), repeat=": ping\n\n")}) as server:
+        configure(server, stall_s=LIMIT_S, deadline_s=LIMIT_S)
+        request = chat()
+        events = []
+        async for event in engine.stream(request):
+            events.append(event)
+            if len(events) == 1:
+                assert engine.cancel(request.request_id)
+    result = events[-1]
+    assert isinstance(result, GenerationResult) and (result.text, result.finish_reason) == ("a", "cancelled")
+    assert engine.in_flight(SPEC) == 0

@@ -103,29 +103,31 @@ async def test_cancelling_mid_stream_stops_the_answer(engine: Engine, tiny_serve
 
 
 async def test_cancelling_the_task_closes_the_stream(engine: Engine, tiny_server: TransformersServe):
-    backend = await engine.backend(tiny_server.spec)
-    task = asyncio.ensure_future(engine.generate([chat(tiny_server.spec, max_new_tokens=3000)]))
-    while backend.active == 0:
+    deltas: list[TokenDelta] = []
+    task = asyncio.ensure_future(engine.generate([chat(tiny_server.spec, max_new_tokens=3000)],
+                                                 on_delta=deltas.append))
+    while not deltas:
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)
+    assert engine.in_flight(tiny_server.spec) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert backend.active == 0
+    assert engine.in_flight(tiny_server.spec) == 0
     _, after = await asyncio.wait_for(collect(engine, chat(tiny_server.spec, max_new_tokens=4)), 10)
     assert after.finish_reason == "length"
 
 
 async def test_logprobs_and_loglikelihood_are_reported_unsupported(engine: Engine, tiny_server: TransformersServe):
-    backend = await engine.backend(tiny_server.spec)
+    info = await engine.load(tiny_server.spec)
+    assert info.supports_logprobs and info.supports_loglikelihood and not info.supports_fill_mask  # until seen
     _, result = await collect(engine, chat(tiny_server.spec, max_new_tokens=4, logprobs=True, top_logprobs=2))
     assert result.text and result.logprobs == () and result.top_logprobs == ()  # none invented
     assert any("log-probabilities" in w for w in result.warnings)
-    assert backend.supports_logprobs is False
+    assert (await engine.load(tiny_server.spec)).supports_logprobs is False
 
     with pytest.raises(UnsupportedModelError, match="not supported by this backend"):
         await engine.loglikelihood(tiny_server.spec, [("The capital of France is", " Paris")])
-    assert backend.supports_loglikelihood is False
+    assert (await engine.load(tiny_server.spec)).supports_loglikelihood is False
     with pytest.raises(UnsupportedModelError, match="not supported by this backend"):
         await engine.perplexity(tiny_server.spec, "The quick brown fox jumps over the lazy dog.")
 

@@ -1,11 +1,17 @@
-"""The server-sent events parser, fed bytes directly (split anywhere, malformed, errors)."""
+"""Server-sent events as the remote backend reads them: httpx-sse parses a real httpx response
+(bytes split anywhere, malformed, errors); what is ours is checked here: events without data
+skipped, a bound on an event's size, a response that is no event stream, decoding, redaction."""
 
 from __future__ import annotations
 
+from typing import AsyncIterator
+
+import httpx
 import pytest
+from httpx_sse import ServerSentEvent
 
 from engine.errors import MalformedStreamError, RemoteServerError
-from engine.sse import MAX_EVENT_CHARS, SSEEvent, SSEParser, decode_event, error_message, excerpt, redact
+from engine.sse import MAX_EVENT_BYTES, decode_event, error_message, excerpt, redact, server_events
 
 STREAM = (
     'data: {"choices": [{"delta": {"content": "Gr\u00fc\u00df"}}]}\n\n'
@@ -17,55 +23,73 @@ STREAM = (
 ).encode()
 
 
-def parse_all(chunks: list[bytes]) -> list[SSEEvent]:
-    parser = SSEParser()
-    events = [event for chunk in chunks for event in parser.feed(chunk)]
-    return events + parser.close()
+def response(chunks: list[bytes], content_type: str = "text/event-stream") -> httpx.Response:
+    """A streamed response whose body arrives in ``chunks``."""
+
+    async def body() -> AsyncIterator[bytes]:
+        for piece in chunks:
+            yield piece
+
+    return httpx.Response(200, headers={"content-type": content_type}, content=body())
 
 
-def test_events_are_the_same_however_the_bytes_are_split():
-    whole = parse_all([STREAM])
-    assert [e.data for e in whole] == [
+async def parse_all(chunks: list[bytes], content_type: str = "text/event-stream") -> list[tuple[str, str]]:
+    return [(event.event, event.data) async for event in server_events(response(chunks, content_type))]
+
+
+async def test_events_are_the_same_however_the_bytes_are_split():
+    whole = await parse_all([STREAM])
+    assert [data for _, data in whole] == [
         '{"choices": [{"delta": {"content": "Grüß"}}]}',
         '{"choices": [{"delta": {"content": " 你好"}}]}',
         '{"choices": [],\n "usage": {"prompt_tokens": 3}}',
         "[DONE]",
     ]
     for cut in range(1, len(STREAM)):  # including inside multi-byte characters and CRLF pairs
-        assert parse_all([STREAM[:cut], STREAM[cut:]]) == whole, cut
-    assert parse_all([bytes([b]) for b in STREAM]) == whole
+        assert await parse_all([STREAM[:cut], STREAM[cut:]]) == whole, cut
+    assert await parse_all([bytes([b]) for b in STREAM]) == whole
 
 
-def test_lone_cr_line_endings_and_an_unterminated_last_event():
-    events = parse_all([b'data: {"a": 1}\r\rdata: {"b": 2}'])
-    assert [e.data for e in events] == ['{"a": 1}', '{"b": 2}']
+async def test_lone_cr_line_endings_and_an_unterminated_last_event():
+    # The event stream standard discards an event the stream ends inside of.
+    events = await parse_all([b'data: {"a": 1}\r\rdata: {"b": 2}'])
+    assert events == [("message", '{"a": 1}')]
 
 
-def test_named_events_and_blank_lines_without_data():
-    events = parse_all([b"\n\n\nevent: error\ndata: {\"error\": {\"message\": \"boom\"}}\n\n"])
-    assert events == [SSEEvent('{"error": {"message": "boom"}}', "error")]
+async def test_named_events_and_events_without_data():
+    events = await parse_all([b"\n\n\nevent: ping\n\nid: 3\n\ndata:\n\nretry: 10\n\n"
+                              b"event: error\ndata: {\"error\": {\"message\": \"boom\"}}\n\n"])
+    assert events == [("error", '{"error": {"message": "boom"}}')]  # the empty ones carry nothing
     with pytest.raises(RemoteServerError, match="failed mid-stream: boom"):
-        decode_event(events[0])
+        decode_event(ServerSentEvent(event="error", data=events[0][1]))
 
 
 def test_decode_event_json_done_and_malformed():
-    assert decode_event(SSEEvent('{"choices": []}')) == {"choices": []}
-    assert decode_event(SSEEvent(" [DONE] ")) is None
+    assert decode_event(ServerSentEvent(data='{"choices": []}')) == {"choices": []}
+    assert decode_event(ServerSentEvent(data=" [DONE] ")) is None
     with pytest.raises(MalformedStreamError, match="not JSON"):
-        decode_event(SSEEvent('{"choices": [{"delta": '))  # cut off mid-object
+        decode_event(ServerSentEvent(data='{"choices": [{"delta": '))  # cut off mid-object
     with pytest.raises(MalformedStreamError, match="not JSON"):
-        decode_event(SSEEvent("<html>502 Bad Gateway</html>"))
+        decode_event(ServerSentEvent(data="<html>502 Bad Gateway</html>"))
     with pytest.raises(MalformedStreamError, match="not a JSON object"):
-        decode_event(SSEEvent("[1, 2]"))
+        decode_event(ServerSentEvent(data="[1, 2]"))
     with pytest.raises(RemoteServerError, match="out of memory"):
-        decode_event(SSEEvent('{"error": "CUDA out of memory"}'))  # transformers serve's mid-stream error
+        decode_event(ServerSentEvent(data='{"error": "CUDA out of memory"}'))  # transformers serve's mid-stream error
 
 
-def test_an_endless_event_is_refused():
-    parser = SSEParser()
-    parser.feed(b"data: " + b"x" * 1024 + b"\n")
-    with pytest.raises(MalformedStreamError, match="more than"):
-        parser.feed(b"data: " + b"x" * MAX_EVENT_CHARS + b"\n")
+async def test_an_endless_event_is_refused_but_many_small_ones_are_not():
+    piece = b"x" * (64 << 10)
+    endless = [b"data: "] + [piece] * (MAX_EVENT_BYTES // len(piece) + 2)
+    with pytest.raises(MalformedStreamError, match="more than .* bytes without completing an event"):
+        await parse_all(endless)
+    event = b"data: " + piece + b"\n\n"
+    many = [event] * (MAX_EVENT_BYTES // len(event) + 4)  # more than the bound in all, each one small
+    assert len(await parse_all(many)) == len(many)
+
+
+async def test_a_response_that_is_not_an_event_stream_is_malformed():
+    with pytest.raises(MalformedStreamError, match="'application/json', not an event stream"):
+        await parse_all([b'{"choices": []}'], "application/json; charset=utf-8")
 
 
 def test_error_message_shapes():
@@ -85,5 +109,5 @@ def test_redaction_covers_the_bearer_form_and_comes_before_shortening():
     assert cut.endswith("[redacted]") and "sk-sec" not in cut
     assert "sk-sec" not in error_message({"error": {"message": "x" * 295 + key}}, key)
     with pytest.raises(RemoteServerError) as raised:
-        decode_event(SSEEvent(f'{{"error": "bad key {key}"}}'), key)
+        decode_event(ServerSentEvent(data=f'{{"error": "bad key {key}"}}'), key)
     assert key not in str(raised.value)

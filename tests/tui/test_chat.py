@@ -14,8 +14,8 @@ from textual.widgets import Input, OptionList, TextArea
 from engine import Engine, EngineConfig
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
-from tests.tui.pilot_helpers import wait_for
-from tui.base import LmscopeAppBase
+from tests.tui.pilot_helpers import HostApp, wait_for
+from tui.widgets.chat_input import ChatInput
 from tui.messages import ProbeRequested, PromoteRequested
 from tui.screens.chat import FAILED, NO_TOKEN_DATA, STOPPED, ChatScreen
 from tui.screens.probe import ProbeScreen
@@ -25,26 +25,11 @@ from tui.widgets.segmented_markdown import SegmentedMarkdown
 from tui.widgets.token_view import TokenView
 
 
-class Host(LmscopeAppBase):
-    """A bare app showing only the chat screen; records the messages it receives."""
+class Host(HostApp):
+    """The shared host app showing only the chat screen (it records errors and messages)."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.received: list[object] = []
-        self.errors: list[Exception] = []
-
-    def on_mount(self) -> None:
-        self.push_screen(ChatScreen())
-
-    def show_error(self, error: Exception) -> None:
-        self.errors.append(error)
-        super().show_error(error)
-
-    def on_promote_requested(self, message: PromoteRequested) -> None:
-        self.received.append(message)
-
-    def on_probe_requested(self, message: ProbeRequested) -> None:
-        self.received.append(message)
+        super().__init__(ChatScreen, **kwargs)
 
 
 class ProbingHost(Host):
@@ -65,7 +50,7 @@ async def send(pilot, text: str) -> None:
     screen = chat(pilot.app)
     await wait_for(pilot, lambda: screen.model_info is not None)
     before = len(screen.messages)
-    screen.query_one("#chat-input", Input).value = text
+    screen.query_one("#chat-input", ChatInput).value = text
     await pilot.press("enter")
     await wait_for(pilot, lambda: not screen.generating and len(screen.messages) == before + 2)
 
@@ -98,7 +83,7 @@ async def test_typed_message_streams_into_markdown_and_is_stored(engine, store, 
         screen = chat(app)
         await wait_for(pilot, lambda: screen.model_info is not None)
         set_sampling(screen, max_new_tokens="150")
-        screen.query_one("#chat-input", Input).value = "What is the capital of France?"
+        screen.query_one("#chat-input", ChatInput).value = "What is the capital of France?"
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(screen.query(ChatTurn)))
         answer = screen.query_one(ChatTurn).answer
@@ -121,7 +106,9 @@ async def test_footer_shows_tokens_speed_device_and_dtype(engine, store, tiny_ca
         await send(pilot, "Hello")
         usage = screen.last_result.usage
         footer = str(screen.query_one(ChatTurn).footer.render())
-        assert f"{usage.new_tokens} tokens" in footer and "first token" in footer
+        # Finding 11: the count is the answer's tokens, as the probe view lists them (the
+        # end-of-sequence token the model stopped on is not one of them).
+        assert f"{len(screen.last_result.logprobs)} tokens" in footer and "first token" in footer
         assert "tok/s" in footer and f"{usage.device} {usage.dtype}" in footer
         assert tiny_causal in str(screen.query_one("#chat-header").render())
 
@@ -132,7 +119,7 @@ async def test_escape_stops_at_once_and_keeps_the_partial_answer(engine, store, 
         screen = chat(app)
         await wait_for(pilot, lambda: screen.model_info is not None)
         set_sampling(screen, max_new_tokens="3000")
-        screen.query_one("#chat-input", Input).value = "Tell me a long story."
+        screen.query_one("#chat-input", ChatInput).value = "Tell me a long story."
         await pilot.press("enter")
         await wait_for(pilot, lambda: bool(screen.query(ChatTurn)) and bool(screen.query_one(ChatTurn).answer.source))
         await pilot.press("escape")
@@ -184,7 +171,7 @@ async def test_invalid_sampling_values_are_refused_with_the_engine_message(engin
         await wait_for(pilot, lambda: screen.model_info is not None)
         assert screen.sampling.has_class("-hidden")
         set_sampling(screen, top_p="1.5")
-        prompt = screen.query_one("#chat-input", Input)
+        prompt = screen.query_one("#chat-input", ChatInput)
         prompt.value = "Hello"
         await pilot.press("enter")
         await pilot.pause(0.05)
@@ -210,7 +197,7 @@ async def test_engine_error_is_shown_and_retry_answers_the_kept_message(engine, 
         await wait_for(pilot, lambda: screen.model_info is not None)
         assert screen.sampling.values()["max_new_tokens"] == "64"  # 256 would not fit a 128-token context
         set_sampling(screen, max_new_tokens="128")  # valid as a setting, too long for this model
-        screen.query_one("#chat-input", Input).value = "Hello"
+        screen.query_one("#chat-input", ChatInput).value = "Hello"
         await pilot.press("enter")
         await wait_for(pilot, lambda: not screen.generating and app.errors)
         assert "leaves no room for a prompt" in app.errors[0].message
@@ -384,15 +371,16 @@ async def test_header_follows_the_app_model(engine, store, tiny_causal, tiny_cau
         assert screen.model_info.name == tiny_causal_b
 
 
-def test_snapshot(snap_compare, tmp_path):
+def test_snapshot(snap, tmp_path, monkeypatch):
+    monkeypatch.setattr("scenarios.conversation.clock", lambda: 0.0)  # waits measured as 0: no timing in the picture
     async def run_before(pilot) -> None:
         screen = pilot.app.screen
         await wait_for(pilot, lambda: screen.model_info is not None)
-        screen.query_one("#chat-input", Input).value = "What is the capital of France?"
+        screen.query_one("#chat-input", ChatInput).value = "What is the capital of France?"
         await pilot.press("enter")
         await wait_for(pilot, lambda: len(screen.messages) == 2 and not screen.generating)
         await pilot.press("f9")
         await pilot.pause()
 
     app = Host(engine=ScriptedEngine(), store=Store(tmp_path / "r.sqlite"), model="scripted")
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap(app, terminal_size=(80, 24), run_before=run_before)

@@ -5,35 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 from textual.widgets import Input
 
 from engine import ChatMessage, Engine, EngineConfig
 from engine.process import ModelProcessError, ProcessBackend
-from scenarios.store import Store
-from tests.tui.pilot_helpers import wait_for
-from tui.base import LmscopeAppBase
+from tests.tui.pilot_helpers import HostApp, wait_for
+from tui.widgets.chat_input import ChatInput
 from tui.screens.chat import ChatScreen
 from tui.widgets.chat_turn import ChatTurn
 
 
-class Host(LmscopeAppBase):
-    """A bare app showing only the chat screen; records the errors it shows."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.errors: list[Exception] = []
-
-    def on_mount(self) -> None:
-        self.push_screen(ChatScreen())
-
-    def show_error(self, error: Exception) -> None:
-        self.errors.append(error)
-        super().show_error(error)
-
-
-async def model_process(app: Host) -> ProcessBackend:
+async def model_process(app: HostApp) -> ProcessBackend:
     backend = await app.engine.backend(app.model_name)
     assert isinstance(backend, ProcessBackend)
     return backend
@@ -46,15 +29,14 @@ async def regenerate(pilot, screen: ChatScreen) -> None:
     await wait_for(pilot, lambda: not screen.generating and screen.last_result not in (None, before))
 
 
-async def test_regenerate_works_after_the_model_process_is_killed(tiny_causal_long, tmp_path: Path):
-    app = Host(engine=Engine(EngineConfig(threads=1, isolate=True)), store=Store(tmp_path / "r.sqlite"),
-               model=tiny_causal_long)
+async def test_regenerate_works_after_the_model_process_is_killed(host_app, tiny_causal_long):
+    app = host_app(ChatScreen, engine=Engine(EngineConfig(threads=1, isolate=True)), model=tiny_causal_long)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         assert isinstance(screen, ChatScreen)
         await wait_for(pilot, lambda: screen.model_info is not None)
         screen.query_one("#sampling-max_new_tokens", Input).value = "2000"
-        screen.query_one("#chat-input", Input).value = "Hello"
+        screen.query_one("#chat-input", ChatInput).value = "Hello"
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.query(ChatTurn) and screen.query_one(ChatTurn).answer.source)
 

@@ -16,22 +16,17 @@ from scenarios.runner import ScenarioRun
 from scenarios.scenario import load_scenario
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
-from tests.tui.pilot_helpers import wait_for
-from tui.base import LmscopeAppBase
+from tests.tui.pilot_helpers import HostApp, wait_for
 from tui.screens.compare import CompareScreen
 from tui.screens.help import HelpScreen
+from tui.widgets.chat_input import ChatInput
 from tui.widgets.compare_pane import ComparePane
 
 REFERENCE = "The capital of France is Paris."
 
 
-def host(screen: CompareScreen, engine, store: Store, model: str = "default") -> LmscopeAppBase:
-    class Host(LmscopeAppBase):
-        def on_mount(self) -> None:
-            self.push_screen(screen)
-
-    return Host(model, engine=engine, store=store)
-
+def host(screen: CompareScreen, engine, store: Store, model: str = "default") -> HostApp:
+    return HostApp(screen, model=model, engine=engine, store=store)
 
 
 def stats(pane: ComparePane) -> str:
@@ -45,7 +40,7 @@ def shown(pane: ComparePane) -> str:
 
 async def send(pilot, screen: CompareScreen, prompt: str) -> None:
     """Type ``prompt``, press Enter and wait until every pane has answered it."""
-    box = screen.query_one("#prompt", Input)
+    box = screen.query_one("#prompt", ChatInput)
     box.value = prompt
     box.focus()
     await wait_for(pilot, lambda: box.has_focus)
@@ -65,16 +60,16 @@ async def test_one_prompt_streams_to_both_models_with_stats_and_exact_live_score
         await wait_for(pilot, lambda: a.region.width > 0 and b.region.width > 0)
         assert a.region.y == b.region.y and a.region.x < b.region.x  # wide: side by side
         screen.query_one("#reference", Input).value = REFERENCE
-        screen.query_one("#prompt", Input).value = "What is the capital of France?"
-        await wait_for(pilot, lambda: screen.query_one("#prompt", Input).has_focus)
+        screen.query_one("#prompt", ChatInput).value = "What is the capital of France?"
+        await wait_for(pilot, lambda: screen.query_one("#prompt", ChatInput).has_focus)
         await pilot.press("enter")
         await wait_for(pilot, lambda: all(p.result is not None and not p.streaming for p in (a, b)))
         for pane in (a, b):
             assert pane.text and pane.text == pane.result.text
-            assert pane.tokens == pane.result.usage.new_tokens  # every token arrived as a delta
+            assert pane.tokens == len(pane.result.token_ids)  # every token of the answer arrived as a delta
             assert shown(pane).strip() == pane.text.strip()
             line = stats(pane)
-            assert f"{pane.result.usage.new_tokens} tok" in line and "TTFT" in line and "tok/s" in line
+            assert f"{len(pane.result.token_ids)} tok" in line and "TTFT" in line and "tok/s" in line
             assert f"{pane.result.usage.device}/{pane.result.usage.dtype}" in line
             for name, display in (("chrf", "chrF"), ("rougeL", "ROUGE-L")):
                 expected = evaluators.get(name).score_example(pane.text, [REFERENCE]).score
@@ -96,8 +91,8 @@ async def test_escape_stops_every_pane_and_keeps_the_text(engine, tiny_causal_lo
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: len(screen.panes) == 2)
         screen.query_one("#reference", Input).value = REFERENCE
-        screen.query_one("#prompt", Input).value = "Tell me a long story."
-        await wait_for(pilot, lambda: screen.query_one("#prompt", Input).has_focus)
+        screen.query_one("#prompt", ChatInput).value = "Tell me a long story."
+        await wait_for(pilot, lambda: screen.query_one("#prompt", ChatInput).has_focus)
         await pilot.press("enter")
         # Scores arrive while the answers are still streaming (live scoring).
         await wait_for(pilot, lambda: all(p.streaming and p.scores and shown(p) for p in screen.panes))
@@ -138,7 +133,7 @@ async def test_each_model_continues_its_own_conversation_and_ctrl_n_starts_over(
             assert shown(pane).strip() == pane.text.strip()
             assert earlier.footer.display and "tok/s" in str(earlier.footer.render())
             assert not latest.footer.display  # the latest answer's stats are the pane's footer
-            assert f"{pane.result.usage.new_tokens} tok · TTFT" in stats(pane)
+            assert f"{len(pane.result.token_ids)} tok · TTFT" in stats(pane)
             pane.body.scroll_home(animate=False)
         await pilot.pause()
         for pane in (a, b):  # scrolled back up, the first turn is on screen
@@ -157,7 +152,7 @@ async def test_each_model_continues_its_own_conversation_and_ctrl_n_starts_over(
 
         await app.push_screen(HelpScreen())  # the key is listed in the help, as in the footer
         rows = [row for group in app.screen.groups if group.title == "CompareScreen" for row in group.rows]
-        assert ("^n", "New comparison") in rows or ("ctrl+n", "New comparison") in rows
+        assert ("^n", "New") in rows or ("ctrl+n", "New") in rows
 
 
 class FailsOnceEngine(ScriptedEngine):
@@ -179,7 +174,7 @@ async def test_a_failed_answer_keeps_its_partial_text_in_the_conversation(tmp_pa
     app = host(screen, engine, Store(tmp_path / "r.sqlite"), model="alpha")
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: len(screen.panes) == 2)
-        box = screen.query_one("#prompt", Input)
+        box = screen.query_one("#prompt", ChatInput)
         box.value = "Hi"
         box.focus()
         await pilot.press("enter")
@@ -275,18 +270,76 @@ async def test_scenario_mode_shows_scores_verdicts_and_the_examples_that_differ(
         assert set(screen.differing_example_ids()) == differing
 
 
-def test_compare_snapshot_80x24(snap_compare, tmp_path):
+def test_compare_snapshot_80x24(snap, tmp_path, monkeypatch):
+    monkeypatch.setattr("scenarios.conversation.clock", lambda: 0.0)  # waits measured as 0: no timing in the picture
     screen = CompareScreen("alpha, beta")
     app = host(screen, ScriptedEngine(), Store(tmp_path / "r.sqlite"), model="alpha")
 
     async def run_before(pilot) -> None:
         await wait_for(pilot, lambda: len(screen.panes) == 2)
-        for box in screen.query(Input):
-            box.cursor_blink = False
         screen.query_one("#reference", Input).value = REFERENCE
         await send(pilot, screen, "What is the capital of Italy?")
         await send(pilot, screen, "What is the capital of France?")
         assert [len(r.messages) for r in app.engine.requests] == [1, 1, 3, 3]  # the second turn carried the first
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    assert snap(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_one_model_twice_with_its_own_settings_per_pane_stored_and_reopened(engine, tiny_causal, tmp_path):
+    # Finding 7: "default, default" was refused (with a wrong hint), every pane was greedy with
+    # 256 tokens, and compare conversations were not stored.
+    from engine import ChatRequest
+    from textual.widgets import OptionList
+
+    from tui.widgets.chat_dialogs import ChatListDialog
+
+    store = Store(tmp_path / "r.sqlite")
+    screen = CompareScreen(f"{tiny_causal}, {tiny_causal}", params=GenerationParams(max_new_tokens=6))
+    app = host(screen, engine, store)
+    async with app.run_test(size=(140, 36)) as pilot:
+        await wait_for(pilot, lambda: len(screen.panes) == 2)
+        a, b = screen.panes
+        assert a.spec == b.spec == tiny_causal
+        await pilot.press("f9")
+        assert not a.sampling.has_class("-hidden") and not b.sampling.has_class("-hidden")
+        a.sampling.apply({"system": "You are a pirate."})
+        b.sampling.apply({"temperature": "1.5", "seed": "7", "max_new_tokens": "5"})
+        await send(pilot, screen, "Hello there")
+        assert isinstance(a.last_request, ChatRequest) and isinstance(b.last_request, ChatRequest)
+        assert a.last_request.messages[0] == ChatMessage("system", "You are a pirate.")
+        assert "You are a pirate." in a.result.prompt_text and "pirate" not in b.result.prompt_text
+        assert a.last_request.params.temperature == 0 and a.last_request.params.max_new_tokens == 6
+        assert (b.last_request.params.temperature, b.last_request.params.seed) == (1.5, 7)
+        assert b.result.usage.seed == 7 and b.result.usage.new_tokens <= 5
+        assert "system: You are a pirate." in str(a.query_one(".pane-title", Static).render())
+        assert "T=1.5" in str(b.query_one(".pane-title", Static).render())
+        expected = {p.label: (list(p.messages), p.settings()) for p in (a, b)}
+        stored = store.comparison_chats(screen.comparison_id)
+        assert [(c.pane, c.model) for c in stored] == [("A", tiny_causal), ("B", tiny_causal)]
+        assert store.chat_list() == []  # compare conversations stay out of the chat screen's list
+
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: not any(p.messages for p in screen.panes))
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChatListDialog))
+        assert app.screen.query_one(OptionList).option_count == 1
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(screen.panes) == 2 and all(p.turns for p in screen.panes))
+        for pane in screen.panes:
+            messages, settings = expected[pane.label]
+            assert pane.messages == messages and pane.settings() == settings
+            assert pane.turns[0].answer.source == messages[-1].content
+        await send(pilot, screen, "And again")  # goes on in the same stored comparison
+        assert len(store.chat_history(stored[0].id)) == 4
+
+
+async def test_fewer_than_two_models_get_a_hint_about_comparing_one_model_twice(engine, tiny_causal, tmp_path):
+    screen = CompareScreen(tiny_causal)
+    app = host(screen, engine, Store(tmp_path / "r.sqlite"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        box = screen.query_one("#models", Input)
+        box.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("got 1" in n.message for n in app._notifications))
+        assert any("twice" in n.message for n in app._notifications)

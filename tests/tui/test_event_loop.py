@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import time
 
-from textual.widgets import Input
-
-from engine import Engine, EngineConfig
-from scenarios.store import Store
-from tui.base import LmscopeAppBase
+from tests.tui.pilot_helpers import HostApp
+from tui.widgets.chat_input import ChatInput
 from tui.screens.chat import ChatScreen
 
 # The goal on a quiet 2-core machine is < 50 ms (bench/tui.py reports the figure). The bound
@@ -17,12 +14,14 @@ from tui.screens.chat import ChatScreen
 STALL_BOUND_S = 0.5
 
 
-class Host(LmscopeAppBase):
+class TickingHost(HostApp):
+    """Records the gaps between 10 ms timer ticks."""
+
     def on_mount(self) -> None:
         self.gaps: list[float] = []
         self._last = time.perf_counter()
         self.set_interval(0.01, self._tick)
-        self.push_screen(ChatScreen())
+        super().on_mount()
 
     def _tick(self) -> None:
         now = time.perf_counter()
@@ -30,14 +29,14 @@ class Host(LmscopeAppBase):
         self._last = now
 
 
-async def test_largest_gap_between_timer_ticks_while_streaming(tiny_causal_long, tmp_path, capsys):
-    app = Host(model=tiny_causal_long, engine=Engine(EngineConfig(threads=1)), store=Store(tmp_path / "r.sqlite"))
+async def test_largest_gap_between_timer_ticks_while_streaming(host_app, tiny_causal_long, capsys):
+    app = host_app(ChatScreen, model=tiny_causal_long, app_class=TickingHost)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         while screen.model_info is None:
             await pilot.pause(0.02)
         screen.sampling.apply({"max_new_tokens": 800})
-        screen.query_one("#chat-input", Input).value = "Tell me a long story."
+        screen.query_one("#chat-input", ChatInput).value = "Tell me a long story."
         await pilot.press("enter")
         await pilot.pause(0.05)
         app.gaps.clear()

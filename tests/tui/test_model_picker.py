@@ -9,35 +9,16 @@ from pathlib import Path
 
 from textual.widgets import Input, OptionList
 
-from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
-from tests.tui.pilot_helpers import wait_for
-from tui.base import LmscopeAppBase
+from tests.tui.pilot_helpers import settle, wait_for
 from tui.messages import ModelLoaded, ModelSelected
 from tui.screens.chat import ChatScreen
 from tui.screens.model_picker import ModelPickerScreen, cached_models
 
 
-class Host(LmscopeAppBase):
-    """The chat screen with the picker on top; records what the picker reports."""
-
-    def __init__(self, hf_cache_dir: Path | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.hf_cache_dir = hf_cache_dir
-        self.dismissed: list[str | None] = []
-        self.received: list[object] = []
-
-    def on_mount(self) -> None:
-        self.push_screen(ChatScreen())
-        self.push_screen(ModelPickerScreen(hf_cache_dir=self.hf_cache_dir), self.dismissed.append)
-
-    def on_model_loaded(self, message: ModelLoaded) -> None:
-        self.received.append(message)
-
-    def on_model_selected(self, message: ModelSelected) -> None:
-        self.received.append(message)
-        self.model_name = message.name
-
+def picker_app(host_app, hf_cache_dir: Path | None, **kwargs):
+    """The chat screen with the picker on top (the app records what the picker reports)."""
+    return host_app(ChatScreen, ModelPickerScreen(hf_cache_dir=hf_cache_dir), **kwargs)
 
 
 def fake_hf_cache(root: Path, *repos: str) -> Path:
@@ -57,9 +38,9 @@ def option_ids(picker: ModelPickerScreen) -> list[str | None]:
     return [options.get_option_at_index(i).id for i in range(options.option_count)]
 
 
-async def test_typed_folder_loads_in_the_background_and_is_selected(engine, tmp_path, tiny_causal, tiny_causal_b):
-    app = Host(engine=engine, store=Store(tmp_path / "r.sqlite"), hf_cache_dir=tmp_path / "no-cache",
-               model=tiny_causal_b)
+async def test_typed_folder_loads_in_the_background_and_is_selected(host_app, engine, tmp_path, tiny_causal,
+                                                                   tiny_causal_b):
+    app = picker_app(host_app, tmp_path / "no-cache", engine=engine, model=tiny_causal_b)
     async with app.run_test(size=(100, 30)) as pilot:
         picker = app.screen
         assert isinstance(picker, ModelPickerScreen)
@@ -81,9 +62,8 @@ async def test_typed_folder_loads_in_the_background_and_is_selected(engine, tmp_
         assert tiny_causal in [m.name for m in engine.loaded_models()]
 
 
-async def test_missing_path_shows_the_error_and_keeps_the_picker_open(engine, tmp_path, tiny_causal):
-    app = Host(engine=engine, store=Store(tmp_path / "r.sqlite"), hf_cache_dir=tmp_path / "no-cache",
-               model=tiny_causal)
+async def test_missing_path_shows_the_error_and_keeps_the_picker_open(host_app, engine, tmp_path, tiny_causal):
+    app = picker_app(host_app, tmp_path / "no-cache", engine=engine, model=tiny_causal)
     async with app.run_test(size=(100, 30)) as pilot:
         picker = app.screen
         missing = str(tmp_path / "nope" / "model.gguf")
@@ -98,12 +78,13 @@ async def test_missing_path_shows_the_error_and_keeps_the_picker_open(engine, tm
         assert app.dismissed == [None] and isinstance(app.screen, ChatScreen)
 
 
-async def test_lists_loaded_and_cached_models_and_loads_a_listed_one(engine, tmp_path, tiny_causal, tiny_causal_b):
+async def test_lists_loaded_and_cached_models_and_loads_a_listed_one(host_app, engine, tmp_path, tiny_causal,
+                                                                    tiny_causal_b):
     await engine.load(tiny_causal_b)
     cache = fake_hf_cache(tmp_path / "hub", "org/tiny-one", "org/tiny-two")
     assert cached_models(cache) == ["org/tiny-one", "org/tiny-two"]
     assert cached_models(tmp_path / "absent") == []
-    app = Host(engine=engine, store=Store(tmp_path / "r.sqlite"), hf_cache_dir=cache, model=tiny_causal_b)
+    app = picker_app(host_app, cache, engine=engine, model=tiny_causal_b)
     async with app.run_test(size=(100, 30)) as pilot:
         picker = app.screen
         await wait_for(pilot, lambda: "org/tiny-two" in option_ids(picker))
@@ -116,13 +97,30 @@ async def test_lists_loaded_and_cached_models_and_loads_a_listed_one(engine, tmp
         assert app.dismissed == [tiny_causal_b] and app.model_name == tiny_causal_b
 
 
-def test_snapshot(snap_compare, tmp_path):
+def test_snapshot(snap, host_app, tmp_path):
     async def run_before(pilot) -> None:
         picker = pilot.app.screen
         await wait_for(pilot, lambda: "org/tiny-one" in option_ids(picker))
         picker.query_one(Input).value = "HuggingFaceTB/SmolLM2-135M-Instruct"
         await pilot.pause()
 
-    app = Host(engine=ScriptedEngine(), store=Store(tmp_path / "r.sqlite"),
-               hf_cache_dir=fake_hf_cache(tmp_path / "hub", "org/tiny-one"), model="scripted")
-    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+    app = picker_app(host_app, fake_hf_cache(tmp_path / "hub", "org/tiny-one"), engine=ScriptedEngine(),
+                     model="scripted")
+    assert snap(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_settled_screenshots_do_not_depend_on_the_cursor_blink_phase(host_app, tmp_path):
+    """Finding 12: the picker's snapshot failed on a busy machine, its cursor caught mid-blink."""
+    app = picker_app(host_app, fake_hf_cache(tmp_path / "hub", "org/tiny-one"), engine=ScriptedEngine(),
+                     model="scripted")
+    async with app.run_test(size=(80, 24)) as pilot:
+        picker = app.host_screen
+        await wait_for(pilot, lambda: "org/tiny-one" in option_ids(picker))
+        await settle(pilot)
+        shot = app.export_screenshot()
+        typed = picker.query_one(Input)
+        assert typed.has_focus  # focus is decided by the screen, not by timing
+        typed._cursor_visible = False  # where a blink would be half a second later
+        await pilot.pause(0.6)  # a slow machine: the blink timer could fire in here
+        await settle(pilot)
+        assert app.export_screenshot() == shot

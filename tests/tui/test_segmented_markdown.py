@@ -87,3 +87,27 @@ async def test_a_segmented_document_looks_exactly_like_the_whole_one():
     (segmented, parts), (whole, one) = screens
     assert parts >= 3 and one == 1
     assert segmented == whole
+
+
+async def test_selected_text_copies_as_shown_not_the_widget_name():
+    # Finding 1: selecting a finished answer and pressing Ctrl+C copied "SealedSegments".
+    app = Host()
+    document = "".join(f"Paragraph {i} about the lighthouse keeper and his lamp.\n\n" for i in range(12))
+    document += "The **end** of it."
+    async with app.run_test(size=(80, 60)) as pilot:
+        widget = app.query_one(SegmentedMarkdown)
+        await widget.append(document)
+        await pilot.pause()
+        assert widget.sealed.sources  # part of the text is in the sealed segments
+        start = widget.sealed.region.offset
+        end = widget.live.region.offset + (20, 0)
+        await pilot.mouse_down(offset=start)
+        await pilot.hover(offset=end)
+        await pilot.mouse_up(offset=end)
+        await pilot.pause()
+        await pilot.press("ctrl+c")
+        copied = app.clipboard
+        assert "SealedSegments" not in copied and "MarkdownSegment" not in copied
+        assert copied.startswith("Paragraph 0 about the lighthouse keeper")
+        assert "Paragraph 11 about the lighthouse keeper and his lamp." in copied
+        assert copied.endswith("The end of it.")  # as shown: the Markdown's ** are not on screen

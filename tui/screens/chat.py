@@ -1,92 +1,126 @@
-"""The chat screen: multi-turn chat with the current model, streamed as Markdown.
+"""The chat screen: a :class:`~scenarios.conversation.Conversation` plus its transcript.
 
-Answers stream through :class:`~tui.widgets.chat_stream.BufferedMarkdownStream` (linear
-rendering); Esc cancels the request in the engine and keeps the partial answer. Every user
-message and every finished or stopped answer is written to the results store as it happens.
+The conversation (history, sending, stopping, regenerating, storage) lives in
+:mod:`scenarios.conversation`; this screen shows it. Answers stream through
+:class:`~tui.widgets.chat_stream.BufferedMarkdownStream` (linear rendering); Esc stops an answer
+and keeps what was produced. The transcript follows a streaming answer until the user scrolls
+up (PgUp, the mouse wheel), shows that new text arrived below, and follows again once scrolled
+back to the bottom (End); a resize keeps the bottom in view while following.
 
-Store conventions for a chat: the chat's settings hold ``system_prompt`` and ``sampling`` at
-creation; a later system-prompt edit is stored as a ``system`` message; every answer's usage
-holds the settings it was generated with (``params``); an answer stored right after another
-answer replaced it (regenerate), so reopening keeps the later one. A finished answer also keeps
-its :func:`~scenarios.result_record.result_record` (prompt sent, tokens, log-probabilities), so
-F10 and F7 work on a reopened chat's last answer as on a fresh one; a stopped or failed answer
-(no result from the engine) keeps none, and F10/F7 then say why.
+The editor is multi-line: Enter sends, Shift+Enter or Ctrl+J starts a new line, a paste keeps
+its newlines, Up / Down on the first / last line walk the messages sent before. Text selected
+in the transcript with the mouse copies with Ctrl+C; Alt+C copies the last answer and Alt+K its
+last code block (through the terminal's OSC 52 clipboard).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from textual import work
+import re
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 
-from engine import ChatMessage, ChatRequest, GenerationResult, InvalidRequestError, LmscopeError, ModelInfo
-from scenarios.result_record import result_from_record, result_record
+from engine import ChatMessage, GenerationResult, InvalidRequestError, LmscopeError, ModelInfo, TokenDelta
+from scenarios.conversation import (  # noqa: F401 - re-exported: what F10 / F7 say when there is no answer
+    FAILED,
+    NO_ANSWER,
+    NO_TOKEN_DATA,
+    STOPPED,
+    UNANSWERED,
+    UNREADABLE,
+    Answer,
+    Conversation,
+    Waiting,
+    format_usage,
+    usage_record,
+)
+from scenarios.errors import StoreError
+from tui.formatting import format_parameters
 from tui.messages import ProbeRequested, PromoteRequested
 from tui.widgets.chat_dialogs import ChatListDialog, PromptViewDialog, SystemPromptDialog
+from tui.widgets.chat_input import ChatInput
 from tui.widgets.chat_stream import BufferedMarkdownStream
-from tui.widgets.chat_turn import ChatTurn, format_usage, usage_record
+from tui.widgets.chat_turn import ChatTurn
 from tui.widgets.sampling_panel import SamplingPanel
 
-# Why F10 / F7 have no answer to show (``ChatScreen.no_result_reason``).
-NO_ANSWER = "no answer yet"
-STOPPED = ("this answer was stopped before it finished, so its prompt and tokens were not kept; "
-           "regenerate it (ctrl+r) to probe it")
-FAILED = ("this answer failed before it finished, so its prompt and tokens were not kept; "
-          "regenerate it (ctrl+r) to probe it")
-UNANSWERED = "the last message has no answer yet; ctrl+r answers it"
-NO_TOKEN_DATA = ("this chat was saved without token data (by an older lmscope); "
-                 "regenerate the answer (ctrl+r) to probe it")
-UNREADABLE = "the stored token data of this answer could not be read; regenerate it (ctrl+r) to probe it"
+BUSY = "an answer is still being generated (Esc stops it)"
+CLIPBOARD_NOTE = "copied {what} ({chars} characters) through OSC 52; if it does not paste, the terminal lacks OSC 52"
+_CODE_BLOCK = re.compile(r"^(```|~~~)[^\n]*\n(.*?)^\1", re.S | re.M)
+
+
+def last_code_block(text: str) -> str | None:
+    """The content of the last fenced code block in ``text`` (an unclosed one counts), or None."""
+    blocks = _CODE_BLOCK.findall(text)
+    if blocks:
+        return blocks[-1][1].rstrip("\n")
+    fence = max(text.rfind("```"), text.rfind("~~~"))
+    if fence != -1 and text[:fence].count(text[fence:fence + 3]) % 2 == 0:  # an opening fence, still open
+        body = text[fence:].split("\n", 1)
+        return body[1].rstrip("\n") if len(body) == 2 else None
+    return None
+
+
+class Transcript(VerticalScroll):
+    """The turns, anchored to the bottom: it follows new text until the user scrolls up."""
+
+    @property
+    def following(self) -> bool:
+        """Whether new text scrolls into view (the user has not scrolled away from the bottom)."""
+        # Textual's anchor is released by a user scroll and restored at the bottom.
+        return not self._anchor_released or self.scroll_y >= self.max_scroll_y
 
 
 class ChatScreen(Screen):
-    """Chat with ``app.model_name``; see the module docstring for what is stored."""
+    """Chat with ``app.model_name``; see the module docstring."""
 
     CSS_PATH = "chat.tcss"
     BINDINGS = [
-        Binding("escape", "stop", "Stop answer"),
+        Binding("escape", "stop", "Stop"),
         Binding("ctrl+r", "regenerate", "Regenerate"),
-        Binding("f8", "edit_system_prompt", "System prompt"),
+        Binding("ctrl+n", "new_chat", "New"),
+        Binding("ctrl+o", "open_chat", "Open chat", show=False),  # the footer fits 80 columns; F1 lists it
+        Binding("f6", "promote", "Save case"),
+        Binding("f7", "probe", "Probe"),
+        Binding("f8", "edit_system_prompt", "System"),
         Binding("f9", "toggle_sampling", "Sampling"),
-        Binding("f10", "show_prompt", "Prompt sent"),
-        Binding("ctrl+n", "new_chat", "New chat"),
-        Binding("ctrl+o", "open_chat", "Open chat"),
-        Binding("f6", "promote", "Save as case"),
-        Binding("f7", "probe", "Probe answer"),
+        Binding("f10", "show_prompt", "Prompt sent", show=False),
+        Binding("alt+c", "copy_answer", "Copy answer", show=False),
+        Binding("alt+k", "copy_code", "Copy code block", show=False),
+        Binding("pageup", "scroll_transcript('page_up')", "Scroll up", show=False),
+        Binding("pagedown", "scroll_transcript('page_down')", "Scroll down", show=False),
+        Binding("end,ctrl+end", "follow", "Follow the answer", show=False),
     ]
 
     def __init__(self, *, name: str | None = None, id: str | None = None) -> None:
         super().__init__(name=name, id=id)
-        self.messages: list[ChatMessage] = []  # user and assistant turns, in order
-        self.system_prompt = ""
-        self.chat_id: str | None = None
-        self.last_result: GenerationResult | None = None
-        self.no_result_reason = NO_ANSWER  # shown by F10 / F7 while ``last_result`` is None
+        self.conversation: Conversation | None = None  # made on mount (needs the app's engine)
         self.model_info: ModelInfo | None = None
-        self._request_id: str | None = None
+        self._load_stage = ""
         self._generating = False
 
     # ------------------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
         yield Static("", id="chat-header", markup=False)
         with Horizontal(id="chat-body"):
-            yield VerticalScroll(id="chat-transcript")
+            yield Transcript(id="chat-transcript")
             yield SamplingPanel(id="sampling-panel", classes="-hidden")
-        yield Input(placeholder="Message (Enter sends, Esc stops the answer)", id="chat-input")
+        yield Static("▼ new text below · End follows the answer", id="chat-new-text", classes="-hidden", markup=False)
+        yield ChatInput(placeholder="Message · Enter sends · Shift+Enter or Ctrl+J new line · Esc stops",
+                        id="chat-input")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.conversation = Conversation(self.app.engine, self.app.store, self.app.model_name)
+        self.transcript.anchor()
         self.watch(self.app, "model_name", self._model_changed, init=True)
-        self.query_one("#chat-input", Input).focus()
+        self.query_one("#chat-input", ChatInput).focus()
 
     @property
-    def transcript(self) -> VerticalScroll:
-        return self.query_one("#chat-transcript", VerticalScroll)
+    def transcript(self) -> Transcript:
+        return self.query_one("#chat-transcript", Transcript)
 
     @property
     def sampling(self) -> SamplingPanel:
@@ -97,7 +131,29 @@ class ChatScreen(Screen):
         """Whether an answer is being produced."""
         return self._generating
 
+    # What the conversation holds, read by tests, the bench and the app.
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return self.conversation.messages if self.conversation else []
+
+    @property
+    def chat_id(self) -> str | None:
+        return self.conversation.chat_id if self.conversation else None
+
+    @property
+    def last_result(self) -> GenerationResult | None:
+        return self.conversation.last_result if self.conversation else None
+
+    @property
+    def no_result_reason(self) -> str:
+        return self.conversation.no_result_reason if self.conversation else NO_ANSWER
+
+    @property
+    def system_prompt(self) -> str:
+        return self.conversation.system_prompt if self.conversation else ""
+
     def _model_changed(self, name: str) -> None:
+        self.conversation.model = name
         self.model_info = None
         self._update_header()
         self._load_model(name)
@@ -106,42 +162,42 @@ class ChatScreen(Screen):
         text = f"model: {self.app.model_name}"
         if self.model_info is not None:
             i = self.model_info
-            text += f" · {i.kind} · {i.num_parameters / 1e6:.0f}M · {i.device} {i.dtype}"
+            text += f" · {i.kind} · {format_parameters(i.num_parameters)} · {i.device} {i.dtype}"
             if i.context_length:
                 text += f" · ctx {i.context_length}"
+        elif self._load_stage.startswith("failed"):
+            text += f" · {self._load_stage}"
+        elif self._load_stage:
+            text += f" · loading: {self._load_stage}"
         if self.system_prompt:
             text += f" · system: {self.system_prompt.splitlines()[0][:40]}"
         self.query_one("#chat-header", Static).update(text)
 
+    def _loading(self, line: str) -> None:
+        self._load_stage = line
+        self._update_header()
+
     @work(exclusive=True, group="chat-load", exit_on_error=False)
     async def _load_model(self, name: str) -> None:
-        """Load the model ahead of the first message, for the header and a fitting max tokens."""
+        """Load the model ahead of the first message, showing its load stages in the header."""
+        self._load_stage = "starting …"
+        self._update_header()
         try:
-            info = await self.app.engine.load(name)
+            info = await self.conversation.load(self._loading)
         except LmscopeError as exc:
-            self.app.show_error(exc)
+            # Said here, not as a notification: the app already reports its current model's
+            # load failure (once), and sending a message says it again where it matters.
+            self._load_stage = f"failed: {exc.message}"
+            self._update_header()
             return
         if name != self.app.model_name:
             return
         self.model_info = info
-        if info.context_length:
-            # A max-token setting that leaves no room for the prompt would fail every request.
-            try:
-                current = self.sampling.params().max_new_tokens
-            except InvalidRequestError:
-                current = None
-            if current is not None and current >= info.context_length:
-                self.sampling.apply({"max_new_tokens": info.context_length // 2})
+        self._load_stage = ""
+        self.sampling.fit_context(info.context_length)
         self._update_header()
 
     # ----------------------------------------------------------------------- sending
-    def _settings(self) -> dict[str, Any]:
-        return {"system_prompt": self.system_prompt, "sampling": self.sampling.values()}
-
-    def _request_messages(self) -> tuple[ChatMessage, ...]:
-        system = (ChatMessage("system", self.system_prompt),) if self.system_prompt else ()
-        return system + tuple(self.messages)
-
     def _checked_params(self):
         """Generation parameters from the panel, or ``None`` after showing why they are invalid."""
         try:
@@ -152,134 +208,129 @@ class ChatScreen(Screen):
             self.app.show_error(exc)
             return None
 
-    async def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "chat-input":
-            return
-        text = event.value.strip()
+    @on(ChatInput.Submitted, "#chat-input")
+    async def _submitted(self, event: ChatInput.Submitted) -> None:
+        text = event.text.strip()
         if not text:
             return
         if self._generating:
-            self.notify("an answer is still being generated (Esc stops it)", severity="warning")
+            self.notify(BUSY, severity="warning")
             return
         params = self._checked_params()
         if params is None:
-            return  # the typed text stays in the input
-        event.input.clear()
-        self.messages.append(ChatMessage("user", text))
-        self._persist("user", text)
+            return  # the typed text stays in the editor
+        event.chat_input.remember(text)
+        event.chat_input.clear()
         turn = ChatTurn(text)
         await self.transcript.mount(turn)
-        self.transcript.scroll_end(animate=False)
-        self._start_answer(turn, params)
+        self.action_follow()  # a new message follows its answer again
+        self._start_answer(turn, params, text)
 
-    def _persist(self, role: str, content: str, usage: dict[str, Any] | None = None,
-                 result: dict[str, Any] | None = None) -> None:
-        store = self.app.store
-        if self.chat_id is None:
-            self.chat_id = store.create_chat(self.app.model_name, self._settings())
-        store.add_message(self.chat_id, role, content, usage, result)
-
-    def _start_answer(self, turn: ChatTurn, params) -> None:
+    def _start_answer(self, turn: ChatTurn, params, prompt: str | None) -> None:
         self._generating = True
-        self._answer(turn, params)
+        self._answer(turn, params, prompt)
 
     @work(exclusive=True, group="chat-answer", exit_on_error=False)
-    async def _answer(self, turn: ChatTurn, params) -> None:
-        request = ChatRequest(self.app.model_name, self._request_messages(), params)
-        self._request_id = request.request_id
-        turn.set_footer("generating … (Esc stops)")
+    async def _answer(self, turn: ChatTurn, params, prompt: str | None) -> None:
+        """Send ``prompt`` (``None``: answer the last message again) and stream the answer into ``turn``."""
+        turn.set_footer("waiting … (Esc stops)")
         writer = BufferedMarkdownStream(turn.answer, on_flush=self._follow)
-        result: GenerationResult | None = None
         settings = self.sampling.values()
-        ended = "cancelled"  # how it ended if no result arrives
+
+        def on_event(event: Waiting | TokenDelta) -> None:
+            if isinstance(event, Waiting):
+                turn.set_footer(f"{event.text} (Esc stops)")
+            else:
+                if not writer.text:
+                    turn.set_footer("generating … (Esc stops)")
+                writer.write(event.text)
+
+        answer: Answer | None = None
         try:
-            async for event in self.app.engine.stream(request):
-                if isinstance(event, GenerationResult):
-                    result = event
-                else:
-                    writer.write(event.text)
-        except Exception as exc:  # noqa: BLE001 - any failure is shown; the app and the text survive
-            ended = "error"
-            self.app.show_error(exc)
-            message = exc.message if isinstance(exc, LmscopeError) else str(exc)
-            turn.set_footer(f"error: {message} (ctrl+r retries)", error=True)
+            if prompt is None:
+                answer = await self.conversation.regenerate(params, settings, on_event)
+            else:
+                answer = await self.conversation.send(prompt, params, settings, on_event)
         finally:
             shown = writer.text
             await writer.stop()
-            self._request_id = None
             self._generating = False
-            if result is not None:
-                await self._finish(turn, result, shown, settings)
-            else:
-                self._keep_partial(turn, shown, ended, settings)
+            if turn.is_attached:
+                await self._show_end(turn, answer, shown)
 
-    def _keep_partial(self, turn: ChatTurn, shown: str, ended: str, settings: dict[str, str]) -> None:
-        """End an answer that got no result from the engine (an error, or the worker cancelled)."""
-        self.last_result = None
-        self.no_result_reason = STOPPED if ended == "cancelled" else FAILED
-        if shown:  # keep whatever was produced before the error or the worker's cancellation
-            self.messages.append(ChatMessage("assistant", shown))
-            self._persist("assistant", shown, {"finish_reason": ended, "params": settings})
-            if ended == "cancelled" and turn.is_attached:
-                turn.set_footer("stopped")
-
-    async def _finish(self, turn: ChatTurn, result: GenerationResult, shown: str, settings: dict[str, str]) -> None:
-        if result.text != shown:  # the final text can hold a last piece no delta carried
-            if result.text.startswith(shown):
-                await turn.answer.append(result.text[len(shown):])
+    async def _show_end(self, turn: ChatTurn, answer: Answer | None, shown: str) -> None:
+        """Finish the turn on screen: the final text, and the footer (usage, or how it ended)."""
+        if answer is None:  # the worker was cancelled (the model was still loading)
+            turn.set_footer("stopped")
+            return
+        if answer.error is not None:
+            self.app.show_error(answer.error)
+            error = answer.error
+            message = error.message if isinstance(error, LmscopeError) else str(error)
+            turn.set_footer(f"error: {message} (ctrl+r retries)", error=True)
+            return
+        if answer.text != shown:  # the final text can hold a last piece no delta carried
+            if answer.text.startswith(shown):
+                await turn.answer.append(answer.text[len(shown):])
             else:
-                await turn.answer.update(result.text)
-        record = usage_record(result, settings)
-        self.last_result = result
-        self.messages.append(ChatMessage("assistant", result.text))
-        self._persist("assistant", result.text, record, result_record(result))
-        footer = format_usage(record)
-        if result.warnings:
-            footer += " · " + "; ".join(result.warnings)
-        turn.set_footer(footer)
+                await turn.answer.update(answer.text)
+        footer = format_usage(usage_record(answer))
+        if answer.result is not None and answer.result.warnings:
+            footer += " · " + "; ".join(answer.result.warnings)
+        turn.set_footer(footer if answer.result is not None or answer.text else "stopped")
         self._follow()
 
     def _follow(self) -> None:
-        self.transcript.scroll_end(animate=False)
+        """After new text: the anchored transcript follows by itself; say so when it does not."""
+        self.query_one("#chat-new-text").set_class(self.transcript.following, "-hidden")
 
     # ----------------------------------------------------------------------- actions
+    def action_follow(self) -> None:
+        """Scroll to the bottom and follow the answer again (End)."""
+        self.transcript.anchor()
+        self.query_one("#chat-new-text").add_class("-hidden")
+
+    def action_scroll_transcript(self, direction: str) -> None:
+        """PgUp / PgDn scroll the transcript, even while the editor has the focus."""
+        if direction == "page_up":
+            self.transcript.scroll_page_up()
+        else:
+            self.transcript.scroll_page_down()
+            if self.transcript.following:
+                self.query_one("#chat-new-text").add_class("-hidden")
+
     def action_stop(self) -> None:
         """Stop the answer now; what was produced stays (finish reason ``cancelled``)."""
         if not self._generating:
             return
-        if self._request_id is None or not self.app.engine.cancel(self._request_id):
+        if not self.conversation.stop():
             # Not yet running in the engine (the model may still be loading): stop the worker.
             self.workers.cancel_group(self, "chat-answer")
 
     async def action_regenerate(self) -> None:
         """Answer the last user message again (replacing the last answer)."""
         if self._generating:
-            self.notify("an answer is still being generated (Esc stops it)", severity="warning")
+            self.notify(BUSY, severity="warning")
             return
         if not self.messages:
             return
         params = self._checked_params()
         if params is None:
             return
-        if self.messages[-1].role == "assistant":
-            self.messages.pop()
         turns = self.query(ChatTurn)
         if not turns:
             return
         turn = turns.last()
         await turn.reset_answer()
-        self._start_answer(turn, params)
+        self._start_answer(turn, params, None)
 
     def action_edit_system_prompt(self) -> None:
         """Open the system prompt editor; a change applies to the next answer."""
 
         def apply(text: str | None) -> None:
-            if text is None or text == self.system_prompt:
-                return
-            self.system_prompt = text
-            if self.chat_id is not None:
-                self.app.store.add_message(self.chat_id, "system", text)
-            self._update_header()
+            if text is not None:
+                self.conversation.set_system_prompt(text)
+                self._update_header()
 
         self.app.push_screen(SystemPromptDialog(self.system_prompt), apply)
 
@@ -290,7 +341,7 @@ class ChatScreen(Screen):
     def _answer_or_explain(self) -> GenerationResult | None:
         """The last answer's result, or ``None`` after saying why there is none to show."""
         if self._generating:
-            self.notify("an answer is still being generated (Esc stops it)", severity="warning")
+            self.notify(BUSY, severity="warning")
             return None
         if self.last_result is None:
             self.notify(self.no_result_reason)
@@ -300,6 +351,24 @@ class ChatScreen(Screen):
         """Show the exact prompt of the last answer, after the chat template."""
         if (result := self._answer_or_explain()) is not None:
             self.app.push_screen(PromptViewDialog(result.prompt_text))
+
+    def _copy(self, text: str | None, what: str, missing: str) -> None:
+        if not text:
+            self.notify(missing)
+            return
+        self.app.copy_to_clipboard(text)
+        self.notify(CLIPBOARD_NOTE.format(what=what, chars=len(text)))
+
+    def action_copy_answer(self) -> None:
+        """Copy the last answer's text (Alt+C)."""
+        answer = next((m.content for m in reversed(self.messages) if m.role == "assistant"), None)
+        self._copy(answer, "the last answer", "no answer to copy yet")
+
+    def action_copy_code(self) -> None:
+        """Copy the last code block of the last answer that has one (Alt+K)."""
+        code = next((block for m in reversed(self.messages) if m.role == "assistant"
+                     and (block := last_code_block(m.content)) is not None), None)
+        self._copy(code, "the last code block", "no code block in the answers yet")
 
     async def action_new_chat(self) -> None:
         """Start an empty chat (the current one stays in the store)."""
@@ -312,14 +381,19 @@ class ChatScreen(Screen):
             if chat_id is not None:
                 await self.restore_chat(chat_id)
 
-        self.app.push_screen(ChatListDialog(self.app.store.chats()), restore)
+        self.app.push_screen(ChatListDialog(self.app.store.chat_list()), restore)
 
     def action_promote(self) -> None:
-        """Ask to save the last turn as a scenario case."""
+        """Ask to save the last turn, with the system prompt and earlier turns, as a scenario case."""
+        if self._generating:
+            self.notify(BUSY, severity="warning")
+            return
         if len(self.messages) < 2 or self.messages[-1].role != "assistant":
             self.notify("no finished turn to save yet")
             return
-        self.post_message(PromoteRequested(self.messages[-2].content, self.messages[-1].content, self.app.model_name))
+        self.post_message(PromoteRequested(self.messages[-2].content, self.messages[-1].content,
+                                           self.app.model_name, system=self.system_prompt,
+                                           history=tuple(self.messages[:-2])))
 
     def action_probe(self) -> None:
         """Ask to inspect the last answer token by token."""
@@ -332,68 +406,26 @@ class ChatScreen(Screen):
             self.action_stop()
             await self.workers.wait_for_complete([w for w in self.workers if w.group == "chat-answer"])
         await self.transcript.remove_children()
-        self.messages = []
-        self.chat_id = None
-        self.last_result = None
-        self.no_result_reason = NO_ANSWER
+        self.conversation.clear()
 
     async def restore_chat(self, chat_id: str) -> None:
         """Replace the screen's chat with a stored one (messages, system prompt, settings, and the
         last answer's result, so F10 and F7 work on it)."""
-        store = self.app.store
-        chat = next((c for c in store.chats() if c["id"] == chat_id), None)
-        if chat is None:
-            self.notify(f"no chat {chat_id!r} in the store", severity="error")
+        try:
+            chat = self.app.store.chat(chat_id)
+        except StoreError as exc:
+            self.app.show_error(exc)
             return
         await self._clear()
-        settings = chat.get("settings") or {}
-        system_prompt = settings.get("system_prompt", "")
-        sampling = dict(settings.get("sampling") or {})
-        turns: list[ChatTurn] = []
-        messages: list[ChatMessage] = []
-        last_usage: dict[str, Any] = {}
-        for row in store.chat_messages(chat_id):
-            role, content, usage = row["role"], row["content"], row["usage"] or {}
-            if role == "system":
-                system_prompt = content
-            elif role == "user":
-                messages.append(ChatMessage("user", content))
-                turns.append(ChatTurn(content))
-            elif role == "assistant" and turns:
-                if messages[-1].role == "assistant":
-                    messages.pop()  # a regenerated answer replaces the one before it
-                messages.append(ChatMessage("assistant", content))
-                turns[-1] = ChatTurn(turns[-1].user_text, content, format_usage(usage) if usage else "")
-                sampling.update(usage.get("params") or {})
-                last_usage = usage
-        self.messages = messages
-        self.last_result, self.no_result_reason = self._stored_answer(chat_id, messages, last_usage)
-        self.system_prompt = system_prompt
-        self.chat_id = chat_id
+        turns, sampling = self.conversation.restore(chat)
         self.sampling.apply(sampling)
-        await self.transcript.mount_all(turns)
-        self.transcript.scroll_end(animate=False)
+        await self.transcript.mount_all([ChatTurn(t.user, t.answer or "", t.footer) for t in turns])
+        self.action_follow()
         self._update_header()
-        if chat["model"] != self.app.model_name:
-            self.notify(f"this chat was with {chat['model']}; answers now come from {self.app.model_name}")
-
-    def _stored_answer(self, chat_id: str, messages: list[ChatMessage],
-                       usage: dict[str, Any]) -> tuple[GenerationResult | None, str]:
-        """The reopened chat's last answer rebuilt from the store, or why it cannot be."""
-        if not messages:
-            return None, NO_ANSWER
-        if messages[-1].role != "assistant":
-            return None, UNANSWERED
-        try:
-            record = self.app.store.last_answer_result(chat_id)
-            if record is not None:
-                return result_from_record(record), NO_ANSWER
-        except ValueError:  # also a corrupt JSON text (json.JSONDecodeError)
-            return None, UNREADABLE
-        if "new_tokens" not in usage:  # stored without an engine result: stopped or failed
-            return None, FAILED if usage.get("finish_reason") == "error" else STOPPED
-        return None, NO_TOKEN_DATA
+        if chat.model != self.app.model_name:
+            self.notify(f"this chat was with {chat.model}; answers now come from {self.app.model_name}")
 
     def on_unmount(self) -> None:
-        if self._request_id is not None:
-            self.app.engine.cancel(self._request_id)
+        if self.conversation is not None:
+            self.conversation.stop()
+

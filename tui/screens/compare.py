@@ -13,8 +13,9 @@ pair's outputs differ, sortable by score difference.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
-from dataclasses import dataclass
+import uuid
 
 from rich.text import Text
 from textual import on, work
@@ -25,106 +26,27 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static, TabbedContent, TabPane
 
 from engine import GenerationParams, LmscopeError
-from evaluators import MetricResult, PairedResult
+from scenarios.comparison import LABELS, MAX_MODELS, MIN_MODELS, RunComparison, compare_run, verdict_text
 from scenarios.errors import StoreError
-from scenarios.rescoring import corpus_scores, model_pairs, paired, stored_scenario
-from scenarios.store import Store, StoredExample, StoredRun
+from scenarios.rescoring import model_pairs
+from tui.widgets.chat_dialogs import ChatListDialog
+from tui.widgets.chat_input import ChatInput
 from tui.widgets.compare_pane import ComparePane, short_name
 
-LABELS = "ABCD"
-MIN_MODELS, MAX_MODELS = 2, 4
 MIN_PANE_WIDTH = 45  # narrower than two of these side by side: the panes stack
 
 
 # ----------------------------------------------------------------------------- helpers
 def parse_model_specs(text: str) -> list[str]:
-    """Comma-separated model specs, stripped, empty and repeated ones dropped (order kept)."""
-    specs: list[str] = []
-    for part in text.split(","):
-        part = part.strip()
-        if part and part not in specs:
-            specs.append(part)
-    return specs
+    """Comma-separated model specs, stripped, empty ones dropped (order kept). A model may come
+    twice: each pane is (model, settings), so ``default, default`` compares two settings."""
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def format_p(p: float) -> str:
-    """A p-value with two significant digits (0.012, 0.41)."""
-    return f"{p:.2g}"
-
-
-def verdict_text(result: PairedResult, label_a: str, label_b: str, alpha: float = 0.05) -> str:
-    """"B > A on chrF, p = 0.012" or "no significant difference on BLEU (p = 0.41)".
-
-    ``result`` tests system ``label_b`` against baseline ``label_a``.
-    """
-    if result.significant(alpha):
-        better, worse = (label_b, label_a) if result.system_better else (label_a, label_b)
-        return f"{better} > {worse} on {result.metric}, p = {format_p(result.p_value)}"
-    return f"no significant difference on {result.metric} (p = {format_p(result.p_value)})"
-
-
-def latest_comparable_run(store: Store) -> StoredRun:
-    """The most recent finished run with at least two models."""
-    for run in store.runs():
-        if run.status == "finished" and len(run.model_names) >= MIN_MODELS:
-            return run
-    raise StoreError("no finished run with two or more models in the store",
-                     hint="run a scenario with two models first, or type a run id")
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The paired test of model ``b`` against model ``a`` on one metric (``metric`` is the spec name)."""
-
-    a: str
-    b: str
-    metric: str
-    result: PairedResult
-
-
-@dataclass(frozen=True)
-class RunComparison:
-    """Everything scenario mode shows about one run, computed off the event loop."""
-
-    run: StoredRun
-    models: list[str]
-    metrics: list[str]  # metric spec names, the keys of per-example scores
-    scores: dict[str, dict[str, MetricResult]]  # model -> metric -> corpus result
-    verdicts: list[Verdict]
-    examples: dict[str, dict[str, StoredExample]]  # model -> example id -> row
-
-    def label(self, model: str) -> str:
-        return LABELS[self.models.index(model)]
-
-    def display(self, metric: str) -> str:
-        """A metric's display name (``chrF`` for the spec name ``chrf``)."""
-        for results in self.scores.values():
-            if metric in results:
-                return results[metric].name
-        return metric
-
-    def differing(self, a: str, b: str) -> list[tuple[StoredExample, StoredExample]]:
-        """Examples both models finished whose outputs differ, in example order."""
-        rows_a, rows_b = self.examples[a], self.examples[b]
-        common = sorted((rows_a[i] for i in rows_a if i in rows_b), key=lambda r: r.index)
-        return [(row, rows_b[row.example_id]) for row in common if row.output != rows_b[row.example_id].output]
-
-
-def compare_run(store: Store, run_id: str | None) -> RunComparison:
-    """Corpus scores, paired verdicts and per-example rows of a run (blocking: call in a thread)."""
-    run = store.run(run_id) if run_id else latest_comparable_run(store)
-    scores = corpus_scores(store, run)
-    models = [m for m in run.model_names if m in scores][:MAX_MODELS]
-    if len(models) < MIN_MODELS:
-        raise StoreError(f"run {run.id} has finished examples for {len(models)} model(s); comparing needs 2",
-                         hint="pick a run with two or more models")
-    metrics = [spec.name for spec in stored_scenario(run).metrics]
-    verdicts = []
-    for a, b in model_pairs(models):
-        for name, result in zip(metrics, paired(store, run, a, run, b)):
-            verdicts.append(Verdict(a, b, name, result))
-    examples = {m: {r.example_id: r for r in store.examples(run.id, m, include_failed=False)} for m in models}
-    return RunComparison(run, models, metrics, scores, verdicts, examples)
+def sampling_settings(params: GenerationParams) -> dict[str, str]:
+    """A sampling panel's values for ``params`` (each pane starts from the screen's settings)."""
+    return {"temperature": f"{params.temperature:g}", "top_p": f"{params.top_p:g}",
+            "max_new_tokens": str(params.max_new_tokens), "seed": "" if params.seed is None else str(params.seed)}
 
 
 def _nan_low(value: float) -> float:
@@ -140,16 +62,19 @@ def _one_line(text: str) -> Text:
 class CompareScreen(Screen):
     """Side-by-side comparison of 2–4 models, live on a prompt or on a finished scenario run.
 
-    ``models``: comma-separated specs to load (default: the app's current model);
+    ``models``: comma-separated specs to load (default: the app's current model); a spec may
+    come twice, each pane then gets its own settings (F9: sampling and system prompt per pane);
     ``run_id``: a run to open in scenario mode (default: the latest finished run with two or
-    more models, loaded when the scenario tab opens); ``params``: decoding settings for chat
-    mode; ``mode``: the tab shown first, ``"chat"`` or ``"scenario"``.
+    more models, loaded when the scenario tab opens); ``params``: every pane's starting decoding
+    settings in chat mode; ``mode``: the tab shown first, ``"chat"`` or ``"scenario"``.
     """
 
     CSS_PATH = "compare.tcss"
     BINDINGS = [
-        Binding("escape", "stop_all", "Stop all answers"),
-        Binding("ctrl+n", "new_comparison", "New comparison"),
+        Binding("escape", "stop_all", "Stop all"),
+        Binding("ctrl+n", "new_comparison", "New"),
+        Binding("f9", "toggle_sampling", "Settings"),
+        Binding("ctrl+o", "open_comparison", "Open"),
         Binding("ctrl+t", "toggle_mode", "Chat/scenario"),
         Binding("s", "sort_diffs", "Sort by Δ"),
         Binding("m", "next_metric", "Next metric"),
@@ -168,6 +93,7 @@ class CompareScreen(Screen):
         self._metric = 0
         self._sort_reverse = True
         self._run_requested = False
+        self.comparison_id = uuid.uuid4().hex[:12]  # the stored comparison the panes' chats belong to
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="chat-tab" if self._mode == "chat" else "scenario-tab", id="compare-tabs"):
@@ -175,15 +101,16 @@ class CompareScreen(Screen):
                 with Horizontal(classes="field"):
                     yield Label("Models", classes="field-label")
                     yield Input(self._initial_models if self._initial_models is not None else self.app.model_name,
-                                placeholder="2–4 models, comma-separated; Enter loads", id="models", compact=True)
+                                placeholder="2–4 models, comma-separated (one twice: two settings); Enter loads",
+                                id="models", compact=True)
                 with Horizontal(classes="field"):
                     yield Label("Reference", classes="field-label")
                     yield Input(placeholder="optional reference answer, scored live (chrF, ROUGE-L)",
                                 id="reference", compact=True)
                 yield Grid(id="panes", classes="-cols-1")
                 yield Static("", id="chat-status", markup=False)
-                yield Input(placeholder="Message for every model; Enter sends, Esc stops, Ctrl+N starts over",
-                            id="prompt", compact=True)
+                yield ChatInput(placeholder="Message for every model · Enter sends · Shift+Enter new line · Esc stops",
+                                id="prompt")
             with TabPane("Scenario", id="scenario-tab"):
                 with Horizontal(classes="field"):
                     yield Label("Run", classes="field-label")
@@ -201,7 +128,8 @@ class CompareScreen(Screen):
         if MIN_MODELS <= len(specs) <= MAX_MODELS:
             self.load_models(specs)
         else:
-            self._chat_status(f"type {MIN_MODELS}–{MAX_MODELS} models separated by commas and press Enter")
+            self._chat_status(f"type {MIN_MODELS}–{MAX_MODELS} models separated by commas (the same one twice compares "
+                              "two settings) and press Enter")
         if self._mode == "scenario":
             self._request_run()
 
@@ -225,30 +153,54 @@ class CompareScreen(Screen):
         grid.set_classes(f"-cols-{columns}")
 
     @work(exclusive=True, group="load", exit_on_error=False)
-    async def load_models(self, specs: list[str]) -> None:
-        """Load ``specs`` concurrently and put one pane per loaded model on screen."""
+    async def load_models(self, specs: list[str], stored: list | None = None) -> None:
+        """Load ``specs`` concurrently and put one pane per entry on screen (a model named twice
+        gets two panes); ``stored``: the panes' stored chats to reopen, in the same order."""
         if not MIN_MODELS <= len(specs) <= MAX_MODELS:
-            self.app.show_error(LmscopeError(f"choose {MIN_MODELS} to {MAX_MODELS} models, got {len(specs)}",
-                                             hint="separate model names with commas"))
+            self.app.show_error(LmscopeError(
+                f"choose {MIN_MODELS} to {MAX_MODELS} models, got {len(specs)}",
+                hint="separate models with commas; name one model twice to compare two settings of it"))
             return
         self.action_stop_all()
-        self._chat_status(f"loading {len(specs)} models …")
-        outcomes = await asyncio.gather(*(self.app.engine.load(s) for s in specs), return_exceptions=True)
+        unique = list(dict.fromkeys(specs))
+        self._chat_status(f"loading {len(unique)} model(s) …")
+        outcomes = await asyncio.gather(*(self.app.engine.load(s) for s in unique), return_exceptions=True)
+        infos = dict(zip(unique, outcomes))
         grid = self.query_one("#panes", Grid)
         await grid.remove_children()
+        if stored is None:
+            self.comparison_id = uuid.uuid4().hex[:12]
         loaded = []
-        for spec, outcome in zip(specs, outcomes):
+        for index, spec in enumerate(specs):
+            outcome = infos[spec]
             if isinstance(outcome, Exception):
-                self.app.show_error(outcome)
+                if spec in unique:
+                    self.app.show_error(outcome)
+                    unique.remove(spec)  # one error per model, however many panes it had
+            elif isinstance(outcome, BaseException):
+                raise outcome
             else:
-                loaded.append((spec, outcome))
-        await grid.mount_all([ComparePane(spec, info, LABELS[k]) for k, (spec, info) in enumerate(loaded)])
+                loaded.append((index, spec, outcome))
+        defaults = sampling_settings(self.params)
+        panes = []
+        for k, (index, spec, info) in enumerate(loaded):
+            chat = stored[index] if stored is not None else None
+            settings = dict(defaults)
+            if chat is not None:
+                settings.update(chat.settings.get("sampling") or {})
+                settings["system"] = chat.settings.get("system_prompt", "")
+            panes.append(ComparePane(spec, info, LABELS[k], comparison=self.comparison_id, settings=settings))
+        await grid.mount_all(panes)
+        if stored is not None:
+            for pane, (index, _spec, _info) in zip(panes, loaded):
+                await pane.restore(stored[index])
         self._layout_panes()
         if len(loaded) < MIN_MODELS:
             self._chat_status(f"{len(loaded)} of {len(specs)} models loaded; comparing needs {MIN_MODELS}")
         else:
-            self._chat_status(f"{len(loaded)} models ready · Enter sends to all · Esc stops · Ctrl+N new comparison")
-            self.query_one("#prompt", Input).focus()
+            self._chat_status(f"{len(loaded)} models ready · Enter sends to all · F9 pane settings · "
+                              "Esc stops · Ctrl+N new")
+            self.query_one("#prompt", ChatInput).focus()
 
     def send(self, prompt: str) -> bool:
         """Send ``prompt`` as the next message to every pane at once (with the reference typed, if
@@ -261,8 +213,11 @@ class CompareScreen(Screen):
             self.notify("answers are still being generated (Esc stops them)", severity="warning")
             return False
         reference = self.query_one("#reference", Input).value.strip()
-        for pane in panes:
-            pane.start(prompt, reference, self.params)
+        checked = [pane.checked_params() for pane in panes]
+        if any(params is None for params in checked):
+            return False  # a pane's settings are invalid: it says why, nothing is sent
+        for pane, params in zip(panes, checked):
+            pane.start(prompt, reference, params)
         turn = sum(message.role == "user" for message in panes[0].messages) + 1
         self._chat_status(f"turn {turn} · Esc stops · Ctrl+N new comparison")
         return True
@@ -271,10 +226,12 @@ class CompareScreen(Screen):
     def _models_submitted(self, event: Input.Submitted) -> None:
         self.load_models(parse_model_specs(event.value))
 
-    @on(Input.Submitted, "#prompt")
-    def _prompt_submitted(self, event: Input.Submitted) -> None:
-        if event.value.strip() and self.send(event.value.strip()):
-            event.input.clear()
+    @on(ChatInput.Submitted, "#prompt")
+    def _prompt_submitted(self, event: ChatInput.Submitted) -> None:
+        text = event.text.strip()
+        if text and self.send(text):
+            event.chat_input.remember(text)
+            event.chat_input.clear()
 
     @on(Input.Changed, "#reference")
     def _reference_changed(self, event: Input.Changed) -> None:
@@ -287,12 +244,48 @@ class CompareScreen(Screen):
             pane.stop()
 
     async def action_new_comparison(self) -> None:
-        """Stop every answer and clear every pane's conversation (Ctrl+N); the models stay loaded."""
+        """Stop every answer and clear every pane's conversation (Ctrl+N); the models stay loaded.
+        The old comparison stays in the store (Ctrl+O reopens it)."""
         panes = self.panes
         await asyncio.gather(*(pane.clear() for pane in panes))
+        self.comparison_id = uuid.uuid4().hex[:12]
+        for pane in panes:
+            pane.conversation.comparison = self.comparison_id
         if panes:
             self._chat_status(f"new comparison · {len(panes)} models ready · Enter sends to all")
-        self.query_one("#prompt", Input).focus()
+        self.query_one("#prompt", ChatInput).focus()
+
+    def action_toggle_sampling(self) -> None:
+        """Show or hide every pane's own settings (sampling and system prompt)."""
+        panes = self.panes
+        hidden = not panes or panes[0].sampling.has_class("-hidden")
+        for pane in panes:
+            pane.sampling.set_class(not hidden, "-hidden")
+
+    def action_open_comparison(self) -> None:
+        """Pick a stored comparison and reopen it: its models, each pane's settings and turns."""
+        groups: dict[str, list] = {}
+        for chat in self.app.store.chat_list(comparisons=True):
+            groups.setdefault(chat.comparison, []).append(chat)
+        entries = [dataclasses.replace(max(chats, key=lambda c: c.updated_at), id=comparison,
+                                       model=", ".join(short_name(c.model) for c in sorted(chats, key=lambda c: c.pane)))
+                   for comparison, chats in groups.items()]
+
+        def reopen(comparison: str | None) -> None:
+            if comparison is not None:
+                self.reopen(comparison)
+
+        self.app.push_screen(ChatListDialog(entries, title="Stored comparisons"), reopen)
+
+    def reopen(self, comparison: str) -> None:
+        """Show the stored comparison ``comparison`` and go on with it."""
+        chats = self.app.store.comparison_chats(comparison)
+        if not chats:
+            self.notify(f"no comparison {comparison!r} in the store", severity="error")
+            return
+        self.query_one("#models", Input).value = ", ".join(c.model for c in chats)
+        self.comparison_id = comparison
+        self.load_models([c.model for c in chats], stored=chats)
 
     # ----------------------------------------------------------------------------- mode
     def action_toggle_mode(self) -> None:
@@ -314,7 +307,7 @@ class CompareScreen(Screen):
         scenario = self.query_one(TabbedContent).active == "scenario-tab" if self.is_mounted else False
         if action in ("sort_diffs", "next_metric", "next_pair"):
             return scenario and self.comparison is not None
-        if action in ("stop_all", "new_comparison"):
+        if action in ("stop_all", "new_comparison", "open_comparison", "toggle_sampling"):
             return not scenario
         return True
 

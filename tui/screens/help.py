@@ -1,4 +1,4 @@
-"""A modal listing every key binding in force: the focused widget's, the screen's, the app's.
+"""A modal listing every key binding in force: the screen's and the app's first, generic keys last.
 
 Bindings are read from the live DOM (each node's bindings map), so what is listed is what the
 keys do on the screen the help was opened over, including widgets that are not focused.
@@ -42,9 +42,14 @@ def _node_title(node: DOMNode) -> str:
     return type(node).__name__
 
 
+def _is_ours(node: DOMNode) -> bool:
+    return type(node).__module__.startswith("tui.")
+
+
 def gather_bindings(screen: Screen) -> list[BindingGroup]:
-    """Bindings of ``screen``'s focused widget and its containers, of the screen, of the other
-    lmscope widgets on it, and of the app; each node once, empty ones left out."""
+    """Bindings in the order a user needs them: the screen's, the app's, this project's widgets'
+    (the focused one first), and last the generic keys of built-in widgets in the focus chain
+    (an Input or TextArea lists dozens of editing keys). Each node once, empty ones left out."""
     app = screen.app
     groups: list[BindingGroup] = []
     seen: set[int] = set()
@@ -58,19 +63,24 @@ def gather_bindings(screen: Screen) -> list[BindingGroup]:
         if rows:
             groups.append(BindingGroup(title, rows))
 
-    focused = screen.focused
-    if focused is not None:
-        for depth, node in enumerate(focused.ancestors_with_self):
-            if isinstance(node, Widget) and not isinstance(node, Screen):
-                add(node, f"{_node_title(node)} (focused)" if depth == 0 else _node_title(node))
-                seen_types.add(type(node))
     add(screen, f"{screen.title or _node_title(screen)} screen" if screen.title else _node_title(screen))
+    add(app, "App")
+    focused = screen.focused
+    chain = [node for node in (focused.ancestors_with_self if focused is not None else ())
+             if isinstance(node, Widget) and not isinstance(node, Screen)]
+    for depth, node in enumerate(chain):
+        seen_types.add(type(node))
+        if _is_ours(node):
+            add(node, f"{_node_title(node)} (focused)" if node is focused else _node_title(node))
     for widget in screen.walk_children(Widget):
         # Only this project's widgets: built-in ones (Input, DataTable...) list dozens of editing keys.
-        if type(widget).__module__.startswith("tui.") and type(widget) not in seen_types:
+        if _is_ours(widget) and type(widget) not in seen_types:
             seen_types.add(type(widget))
             add(widget, _node_title(widget))
-    add(app, "App")
+    for node in chain:
+        if not _is_ours(node):
+            add(node, f"{_node_title(node)} (focused, generic keys)" if node is focused else
+                f"{_node_title(node)} (generic keys)")
     return groups
 
 

@@ -3,7 +3,13 @@
 A :class:`scenarios.runner.ScenarioRun` runs in an exclusive worker on the event loop (the
 engine does its heavy work in its own threads); its events update the examples table, the
 streaming output line, one :class:`ScoresPanel` per model and the progress bar. Esc cancels
-the run (it stays resumable in the store); Ctrl+R resumes the last cancelled run.
+the run (it stays resumable in the store); Ctrl+R resumes the last resumable run (cancelled,
+failed or interrupted). The runs browser (:mod:`tui.screens.runs`) opens stored runs here.
+
+The scenario is either a built-in (the dropdown) or a file path (typed): choosing one clears
+the other, so what runs is always what the form shows. Rows are kept in data order whatever
+order examples finish in; the table's scores are per example (sentence-level), the panels'
+are corpus scores.
 """
 
 from __future__ import annotations
@@ -33,9 +39,15 @@ from scenarios.events import (
     RunStarted,
     ScoresUpdated,
 )
+from scenarios.progress import RunProgress
+from scenarios.rescoring import corpus_scores, stored_scenario
 from scenarios.runner import ScenarioRun
-from tui.screens.example_detail import ExampleDetailScreen, ExampleRecord
-from tui.widgets.score_panel import ScoresPanel, format_score, format_verdict, printable, short_model_name
+from scenarios.scenario import Scenario
+from scenarios.store import RESUMABLE, StoredExample
+from tui.formatting import format_duration, format_rate, format_score
+from tui.screens.example_detail import ExampleDetailScreen, stored_from_event
+from tui.widgets.choice_view import ConfusionPanel
+from tui.widgets.score_panel import ScoresPanel, format_verdict, printable, short_model_name
 
 STREAM_FLUSH_S = 0.04  # streamed text is buffered (never dropped) and painted at most this often
 CELL_CHARS = 32
@@ -55,11 +67,6 @@ def _cell(text: str, style: str = "", limit: int = CELL_CHARS) -> Text:
     return Text(flat if len(flat) <= limit else flat[:limit - 1] + "…", style=style, no_wrap=True)
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 class RunScreen(Screen):
     """Run a scenario over one or more models with live tables, scores and progress.
 
@@ -71,10 +78,10 @@ class RunScreen(Screen):
 
     CSS_PATH = "run.tcss"
     BINDINGS = [
-        Binding("escape", "cancel_run", "Cancel run"),
-        Binding("ctrl+r", "resume_run", "Resume run"),
-        Binding("ctrl+g", "toggle_signatures", "Signatures"),
         Binding("ctrl+s", "start_run", "Run"),
+        Binding("escape", "cancel_run", "Cancel"),
+        Binding("ctrl+r", "resume_run", "Resume"),
+        Binding("ctrl+g", "toggle_signatures", "Signatures"),
     ]
 
     def __init__(self, *, batch_size: int | None = None, n_bootstrap: int = 1000,
@@ -88,15 +95,16 @@ class RunScreen(Screen):
         self.run_id: str | None = None
         self.last_cancelled: str | None = None
         self.last_finished: RunFinished | None = None
-        self.records: dict[str, ExampleRecord] = {}
+        self.records: dict[str, StoredExample] = {}
         self.panels: dict[str, ScoresPanel] = {}
         self.streams: dict[tuple[str, str], list[str]] = {}  # (model, example) -> every delta, in order
         self._current: dict[str, list[str]] = {}  # model -> examples in flight, oldest first
         self._stream_dirty = False
         self._metrics: list[str] = []
         self._multi = False
-        self._done = self._total = self._done_at_start = 0
-        self._started_at = 0.0
+        self.progress = RunProgress(clock)
+        self._models: list[str] = []
+        self._order_dirty = False
         self._default_model = ""
         self._signatures = False
 
@@ -106,6 +114,7 @@ class RunScreen(Screen):
             with Horizontal(classes="form-row"):
                 yield Label("scenario", classes="form-label")
                 yield Select([(n, n) for n in builtin_names()], prompt="built-in…", id="builtin", compact=True)
+                yield Label("or", classes="form-or")
                 yield Input(placeholder="…or a scenario file path", id="path", compact=True)
             with Horizontal(classes="form-row"):
                 yield Label("models", classes="form-label")
@@ -120,8 +129,9 @@ class RunScreen(Screen):
             with VerticalScroll(id="side"):
                 yield Vertical(id="panels")
                 yield Static(id="verdicts")
+                yield ConfusionPanel(id="confusion")
         with Horizontal(id="progress-row"):
-            yield ProgressBar(id="progress", show_eta=False)
+            yield ProgressBar(id="progress", show_eta=False, total=1)
             yield Static("idle", id="rate")
         yield Footer()
 
@@ -129,6 +139,7 @@ class RunScreen(Screen):
         self._default_model = self.app.model_name
         self.query_one("#models", Input).value = self._default_model
         self.watch(self.app, "model_name", self._model_changed, init=False)
+        self.query_one("#progress", ProgressBar).display = False  # no bar (nor its pulse) while idle
         self.set_interval(STREAM_FLUSH_S, self._flush_stream)
 
     def _model_changed(self, name: str) -> None:
@@ -138,14 +149,31 @@ class RunScreen(Screen):
             models.value = name
         self._default_model = name
 
+    # ------------------------------------------------------------------- the form's choice
+    @on(Select.Changed, "#builtin")
+    def _builtin_chosen(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):  # a built-in replaces a typed path
+            self.query_one("#path", Input).value = ""
+
+    @on(Input.Changed, "#path")
+    def _path_typed(self, event: Input.Changed) -> None:
+        if event.value.strip():  # a typed path replaces the built-in
+            builtin = self.query_one("#builtin", Select)
+            if isinstance(builtin.value, str):
+                builtin.clear()
+
+    def chosen_scenario(self) -> str:
+        """What Run would run: the typed path, or the built-in picked (never both: see above)."""
+        path = self.query_one("#path", Input).value.strip()
+        builtin = self.query_one("#builtin", Select).value
+        return path or (builtin if isinstance(builtin, str) else "")
+
     # --------------------------------------------------------------------------- actions
     @on(Button.Pressed, "#start")
     @on(Input.Submitted, "#path, #models, #limit")
     def action_start_run(self) -> None:
         """Start a run of the chosen scenario over the chosen models (supersedes a running one)."""
-        path = self.query_one("#path", Input).value.strip()
-        builtin = self.query_one("#builtin", Select).value
-        scenario = path or (builtin if isinstance(builtin, str) else "")
+        scenario = self.chosen_scenario()
         if not scenario:
             self.app.show_error(LmscopeError("choose a built-in scenario or type a scenario file path"))
             return
@@ -167,15 +195,55 @@ class RunScreen(Screen):
             self.query_one("#rate", Static).update("cancelling…")
 
     def action_resume_run(self) -> None:
-        """Resume the last cancelled run (this screen's, else the newest cancelled one in the store)."""
+        """Resume this screen's last cancelled run, else the newest resumable one in the store
+        (cancelled, failed, or interrupted: a run whose process died is found by ``reconcile``)."""
         run_id = self.last_cancelled
         if run_id is None:
-            cancelled = [r for r in self.app.store.runs() if r.status == "cancelled"]
-            run_id = cancelled[0].id if cancelled else None
+            self.app.store.reconcile()
+            resumable = [r for r in self.app.store.runs() if r.status in RESUMABLE]
+            run_id = resumable[0].id if resumable else None
         if run_id is None:
-            self.notify("no cancelled run to resume")
+            self.notify(f"no run to resume (only {', '.join(RESUMABLE)} runs can be)")
             return
+        self.resume(run_id)
+
+    def resume(self, run_id: str) -> None:
+        """Resume a stored run (its finished examples are restored, the rest generated)."""
         self._drive(None, [], None, run_id)
+
+    def rerun(self, run_id: str) -> None:
+        """Run a stored run's scenario again, on the same models and limit, as a new run."""
+        stored = self.app.store.run(run_id)
+        self.query_one("#path", Input).value = stored.scenario_path or ""
+        self.query_one("#models", Input).value = ", ".join(stored.model_names)
+        self.query_one("#limit", Input).value = str(stored.limit or "")
+        self._drive(stored_scenario(stored), stored.model_names, stored.limit, None)
+
+    @work(exclusive=True, group="scenario-run", exit_on_error=False)
+    async def open_run(self, run_id: str) -> None:
+        """Show a stored run as it ended: its rows, corpus scores (rescored as ``show`` does)."""
+        store = self.app.store
+        try:
+            run = store.run(run_id)
+            rows = await asyncio.to_thread(store.examples, run.id)
+            results = await asyncio.to_thread(corpus_scores, store, run)
+        except LmscopeError as exc:
+            self.app.show_error(exc)
+            return
+        metrics = sorted({m for sigs in run.signatures.values() for m in sigs})
+        await self._setup(run.id, run.model_names, metrics)
+        for row in rows:
+            self._add_row(row)
+        self._sort_rows()
+        for model, panel in self.panels.items():
+            done = sum(1 for r in rows if r.model == model)
+            panel.progress = (done, run.total)
+            panel.results = results.get(model, {})
+        self.query_one(ConfusionPanel).show_run(store, run.id)
+        self.last_cancelled = run.id if run.status in RESUMABLE else None
+        resumable = " · Ctrl+R resumes" if run.status in RESUMABLE else ""
+        self.query_one("#rate", Static).update(f"{run.status} run {run.id}: {len(rows)}/{run.total * len(run.models)}"
+                                               + resumable)
 
     def action_toggle_signatures(self) -> None:
         """Show or hide each metric's signature in the score panels."""
@@ -196,13 +264,15 @@ class RunScreen(Screen):
 
     # ---------------------------------------------------------------------------- worker
     @work(exclusive=True, group="scenario-run", exit_on_error=False)
-    async def _drive(self, scenario_text: str | None, models: list[str], limit: int | None,
+    async def _drive(self, scenario: Scenario | str | None, models: list[str], limit: int | None,
                      resume: str | None) -> None:
-        """Run (or resume) a scenario and feed its events to the widgets."""
+        """Run (or resume) a scenario (loaded, or a built-in name or file path to find) and feed
+        its events to the widgets."""
         run: ScenarioRun | None = None
         try:
             if resume is None:
-                scenario = await asyncio.to_thread(find_scenario, scenario_text)
+                scenario = await asyncio.to_thread(find_scenario, scenario) if isinstance(scenario, str) \
+                    else scenario
                 run = ScenarioRun(scenario, models, self.app.engine, self.app.store, limit=limit,
                                   batch_size=self.batch_size, n_bootstrap=self.n_bootstrap)
             else:
@@ -234,7 +304,7 @@ class RunScreen(Screen):
             self.streams[(event.model, event.example_id)] = []
             self._stream_dirty = True
         elif isinstance(event, ExampleFinished):
-            self._finish_example(ExampleRecord.from_event(event))
+            self._finish_example(stored_from_event(event))
         elif isinstance(event, ScoresUpdated):
             panel = self.panels.get(event.model)
             if panel is not None:
@@ -247,75 +317,105 @@ class RunScreen(Screen):
         elif isinstance(event, RunCancelled):
             self.last_cancelled = event.run_id
             done = sum(event.done.values())
-            self.query_one("#rate", Static).update(f"cancelled at {done}/{self._total} · Ctrl+R resumes")
+            self.query_one("#rate", Static).update(f"cancelled at {done}/{self.progress.total} · Ctrl+R resumes")
             self.notify(f"run {event.run_id} cancelled; Ctrl+R resumes it")
         elif isinstance(event, RunFailed):
             self.app.show_error(LmscopeError(event.message, event.hint))
             self.query_one("#rate", Static).update("failed")
 
-    async def _start(self, event: RunStarted) -> None:
+    async def _setup(self, run_id: str, models: list[str], metrics: list[str]) -> None:
+        """Columns and panels for a run (kept when the same run goes on, e.g. resumed)."""
+        self.last_finished = None
+        if run_id == self.run_id and models == self._models:
+            return
         table = self.query_one("#examples", DataTable)
+        self.run_id = run_id
+        self.records.clear()
+        self._metrics = metrics
+        self._models = list(models)
+        self._multi = len(models) > 1
+        table.clear(columns=True)
+        # Position first (rows stay in data order), then scores and output: they fit at 80 columns.
+        # Per-example scores are sentence-level ("sent."); the side panels show corpus scores.
+        table.add_column("#", key="index")
+        table.add_column("id", key="id")
+        if self._multi:
+            table.add_column("model", key="model")
+        for metric in metrics:
+            table.add_column(f"{metric} sent.", key=f"score:{metric}")
+        for column in ("output", "reference", "input"):
+            table.add_column(column, key=column)
+        await self.query_one("#panels", Vertical).remove_children()
+        self.panels = {m: ScoresPanel(m, title=f"{short_model_name(m)} · corpus") for m in models}
+        for panel in self.panels.values():
+            panel.show_signatures = self._signatures
+        await self.query_one("#panels", Vertical).mount_all(self.panels.values())
+        self.query_one("#verdicts", Static).update("")
+        self.query_one(ConfusionPanel).display = False
+
+    async def _start(self, event: RunStarted) -> None:
         models = [m.name for m in event.models]
         metrics = sorted({m for sigs in event.signatures.values() for m in sigs})
-        if event.run_id != self.run_id:  # a new run: start the table and panels over
-            self.run_id = event.run_id
-            self.records.clear()
-            self._metrics = metrics
-            self._multi = len(models) > 1
-            table.clear(columns=True)
-            # Scores and output first: they are what fits at 80 columns.
-            table.add_column("id", key="id")
-            if self._multi:
-                table.add_column("model", key="model")
-            for metric in metrics:
-                table.add_column(metric, key=f"score:{metric}")
-            for column in ("output", "reference", "input"):
-                table.add_column(column, key=column)
-            await self.query_one("#panels", Vertical).remove_children()
-            self.panels = {m: ScoresPanel(m) for m in models}
-            for panel in self.panels.values():
-                panel.show_signatures = self._signatures
-            await self.query_one("#panels", Vertical).mount_all(self.panels.values())
+        await self._setup(event.run_id, models, metrics)
         self.query_one("#verdicts", Static).update("")
-        self.last_finished = None
         self.streams.clear()
         self._current.clear()
         if any(event.already_done.values()):
             rows = await asyncio.to_thread(self.app.store.examples, event.run_id)
             for row in rows:
                 if row.error is None and f"{row.model}\x00{row.example_id}" not in self.records:
-                    self._add_row(ExampleRecord.from_stored(row))
-        self._total = event.total * len(models)
-        self._done = self._done_at_start = sum(event.already_done.values())
-        self._started_at = self.clock()
-        self.query_one("#progress", ProgressBar).update(total=self._total, progress=self._done)
+                    self._add_row(row)
+            self._sort_rows()
+        self.progress = RunProgress(self.clock)
+        for model in models:
+            self.progress.start(model, event.total, event.already_done.get(model, 0))
+        bar = self.query_one("#progress", ProgressBar)
+        bar.display = True
+        bar.update(total=self.progress.total, progress=self.progress.done)
         self._show_rate()
         self._stream_dirty = True
 
-    def _finish_example(self, record: ExampleRecord) -> None:
+    def _finish_example(self, record: StoredExample) -> None:
         self._add_row(record)
+        self._order_dirty = True  # sorted at the next paint: examples finish out of data order
         in_flight = self._current.get(record.model, [])
         if record.example_id in in_flight:
             in_flight.remove(record.example_id)
         self._stream_dirty = True
-        self._done += 1
-        self.query_one("#progress", ProgressBar).update(progress=self._done)
+        if record.model in self.progress.models:
+            self.progress.advance(record.model)
+        self.query_one("#progress", ProgressBar).update(progress=self.progress.done)
         self._show_rate()
 
-    def _add_row(self, record: ExampleRecord) -> None:
+    def _sort_rows(self) -> None:
+        """Rows in data order (then in the run's model order)."""
+        self._order_dirty = False
+        rank = {short_model_name(m): k for k, m in enumerate(self._models)}
+        table = self.query_one("#examples", DataTable)
+        if self._multi:
+            table.sort("index", "model", key=lambda cells: (int(cells[0].plain), rank.get(cells[1].plain, 0)))
+        else:
+            table.sort("index", key=lambda cell: int(cell.plain))
+
+    def _add_row(self, record: StoredExample) -> None:
         table = self.query_one("#examples", DataTable)
         key = f"{record.model}\x00{record.example_id}"
         failed = record.error is not None
         output = _cell("✗ " + record.error, "bold red") if failed else _cell(record.output)
         marker = " ⚠" if record.warnings and not failed else ""  # truncated input etc.: Enter shows why
         cells: dict[str, Text] = {
+            "index": Text(str(record.index + 1), style="dim", justify="right"),
             "id": Text(record.example_id + marker, style="red" if failed else ("yellow" if marker else "")),
             "model": _cell(short_model_name(record.model), limit=20),
         }
         for metric in self._metrics:
             cells[f"score:{metric}"] = Text(format_score(record.scores.get(metric)), justify="right")
         cells["output"] = output
-        cells["reference"] = _cell(record.references[0] if record.references else "", limit=24)
+        refs = record.references
+        reference = _cell(refs[0] if refs else "", limit=24)
+        if len(refs) > 1:  # the detail view (Enter) shows all of them
+            reference.append(f" +{len(refs) - 1}", style="dim")
+        cells["reference"] = reference
         cells["input"] = _cell(record.input)
         if key in self.records:  # a failed example redone on resume: replace its row
             for column, value in cells.items():
@@ -337,24 +437,29 @@ class RunScreen(Screen):
             verdicts.append("Paired tests\n", "bold")
             verdicts.append("\n".join(lines))
         self.query_one("#verdicts", Static).update(verdicts)
+        self.query_one(ConfusionPanel).show_run(self.app.store, event.run_id)
         failed = sum(event.failed.values())
-        text = f"finished {self._done}/{self._total} in {self.clock() - self._started_at:.1f} s"
+        text = f"finished {self.progress.done}/{self.progress.total} in {format_duration(self.progress.elapsed())}"
         self.query_one("#rate", Static).update(text + (f" · {failed} failed" if failed else ""))
         self._current.clear()
         self._stream_dirty = True
 
     # ------------------------------------------------------------------------ rendering
     def _show_rate(self) -> None:
-        elapsed = self.clock() - self._started_at
-        finished_here = self._done - self._done_at_start
-        text = f"{self._done}/{self._total}"
-        if finished_here and elapsed > 0:
-            rate = finished_here / elapsed
-            text += f" · {rate:.2f} ex/s · ETA {_duration((self._total - self._done) / rate)}"
+        progress = self.progress
+        text = f"{progress.done}/{progress.total}"
+        rate = progress.rate()
+        if rate:
+            text += f" · {format_rate(rate)}"
+            eta = progress.eta()
+            text += f" · ETA {format_duration(eta)}" if eta is not None else " · ETA …"
         self.query_one("#rate", Static).update(text)
 
     def _flush_stream(self) -> None:
-        """Paint the newest text of each model's oldest example in flight (buffered deltas)."""
+        """Paint the newest text of each model's oldest example in flight (buffered deltas);
+        put rows that finished out of order in their place."""
+        if self._order_dirty:
+            self._sort_rows()
         if not self._stream_dirty:
             return
         self._stream_dirty = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,6 +10,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static, TextArea
 from textual.widgets.option_list import Option
+
+from scenarios.store import StoredChat
 
 
 class PromptViewDialog(ModalScreen[None]):
@@ -51,9 +52,9 @@ class SystemPromptDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-def _chat_label(chat: dict[str, Any]) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat["updated_at"]))
-    return f"{when}  {chat['title'][:40]}  ({chat['model']})"
+def _chat_label(chat: StoredChat) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(chat.updated_at))
+    return f"{when}  {chat.title[:40]}  ({chat.model})"
 
 
 class ChatListDialog(ModalScreen[str | None]):
@@ -62,17 +63,18 @@ class ChatListDialog(ModalScreen[str | None]):
     CSS_PATH = "chat_dialogs.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, chats: list[dict[str, Any]]) -> None:
+    def __init__(self, chats: list[StoredChat], *, title: str = "Saved chats") -> None:
         super().__init__(classes="chat-dialog")
         self.chats = chats
+        self.title_text = title
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static("Saved chats — Enter opens, Esc cancels", classes="dialog-title")
+            yield Static(f"{self.title_text} — Enter opens, Esc cancels", classes="dialog-title", markup=False)
             if self.chats:
-                yield OptionList(*(Option(_chat_label(c), id=c["id"]) for c in self.chats), id="chat-list")
+                yield OptionList(*(Option(_chat_label(c), id=c.id) for c in self.chats), id="chat-list")
             else:
-                yield Static("No saved chats yet.", id="chat-list-empty")
+                yield Static(f"No {self.title_text.lower()} yet.", id="chat-list-empty")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

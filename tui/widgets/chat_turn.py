@@ -2,36 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from engine import GenerationResult
 from tui.widgets.segmented_markdown import SegmentedMarkdown
-
-
-def usage_record(result: GenerationResult, params: dict[str, Any]) -> dict[str, Any]:
-    """What the store keeps about an answer: its usage, finish reason, model and settings."""
-    u = result.usage
-    return {"prompt_tokens": u.prompt_tokens, "new_tokens": u.new_tokens,
-            "time_to_first_token_s": u.time_to_first_token_s, "total_time_s": u.total_time_s,
-            "tokens_per_s": u.tokens_per_s, "device": u.device, "dtype": u.dtype, "seed": u.seed,
-            "finish_reason": result.finish_reason, "model": result.model, "params": params}
-
-
-def format_usage(record: dict[str, Any]) -> str:
-    """The footer line of an answer, from :func:`usage_record`'s dict (also as stored)."""
-    parts = [f"{record.get('new_tokens', 0)} tokens",
-             f"first token {record.get('time_to_first_token_s', 0.0):.2f} s",
-             f"{record.get('tokens_per_s', 0.0):.1f} tok/s",
-             f"{record.get('device', '?')} {record.get('dtype', '?')}"]
-    if record.get("seed") is not None:
-        parts.append(f"seed {record['seed']}")
-    if record.get("finish_reason") not in (None, "stop"):
-        parts.append(str(record["finish_reason"]))
-    return " · ".join(parts)
 
 
 class ChatTurn(Vertical):

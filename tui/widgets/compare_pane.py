@@ -1,7 +1,10 @@
 """One model's side of a multi-turn comparison: its transcript, a stats footer and live scores.
 
-Each pane keeps its own conversation (the user's messages and its own model's answers) and asks
-its model with the whole of it, so two models never see each other's answers. Every turn is a
+A pane is a (model, settings) pair: its own :class:`~scenarios.conversation.Conversation` (the
+user's messages and its own model's answers, stored as one pane of a stored comparison) and its
+own sampling panel with a system prompt, so one model can sit in two panes with different
+temperatures or system prompts. It asks its model with the whole conversation, so two panes
+never see each other's answers. Every turn is a
 :class:`~tui.widgets.chat_turn.ChatTurn` in a scrollable transcript; the latest answer streams
 into it through :class:`~tui.widgets.chat_stream.BufferedMarkdownStream` (deltas buffered and
 appended every ``FLUSH_INTERVAL_S`` to segmented Markdown, so rendering stays linear). The
@@ -16,31 +19,24 @@ the next prompt is sent with (as the chat screen does).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
 import evaluators
-from engine import (
-    ChatMessage,
-    ChatRequest,
-    GenerationParams,
-    GenerationResult,
-    LmscopeError,
-    ModelInfo,
-    Text2TextRequest,
-    TokenDelta,
-)
+from engine import ChatMessage, GenerationParams, GenerationResult, InvalidRequestError, LmscopeError, ModelInfo, TokenDelta
+from scenarios.conversation import Answer, Conversation, Waiting, answer_tokens, format_wait, usage_record
 from scenarios.scenario import MetricSpec
 from tui.widgets.chat_stream import BufferedMarkdownStream
 from tui.widgets.chat_turn import ChatTurn
+from tui.widgets.sampling_panel import SamplingPanel
 
 LIVE_METRICS = ("chrf", "rougeL")
 
@@ -62,48 +58,33 @@ def score_text(text: str, reference: str) -> dict[str, float]:
     return scores
 
 
-def build_request(spec: str, info: ModelInfo, messages: tuple[ChatMessage, ...],
-                  params: GenerationParams) -> ChatRequest | Text2TextRequest:
-    """The request that asks ``spec`` to answer the last of ``messages``.
-
-    Causal LMs get the whole conversation (a chat request); seq2seq models are not chat
-    models and get the last user message alone. Raises :class:`LmscopeError` for masked LMs.
-    """
-    if info.context_length:
-        limit = max(1, info.context_length // 2)
-        params = dataclasses.replace(params, max_new_tokens=min(params.max_new_tokens, limit))
-    if info.kind == "seq2seq":
-        return Text2TextRequest(spec, messages[-1].content, params=params)
-    if info.kind == "masked":
-        raise LmscopeError(f"{spec} is a masked language model; it cannot write answers",
-                           hint="compare causal or seq2seq models; use the probing view for fill-mask")
-    return ChatRequest(spec, tuple(messages), params)
-
-
 class ComparePane(Vertical):
-    """One model's conversation in the compare view, with the latest answer's stats and scores.
+    """One (model, settings) pane of the compare view: a conversation plus live scores.
 
     ``spec`` is the model as the user typed it (the name requests use), ``info`` what the engine
-    loaded, ``label`` the pane's letter (A, B, ...). :attr:`messages` is the conversation so far
-    (what the next request carries); :attr:`last_request` the latest request sent. About the
-    latest answer: ``text`` holds it, ``tokens`` the tokens streamed, ``result`` the engine's
-    :class:`GenerationResult` (None if stopped before the model started or failed), ``error``
-    the exception it failed with, and ``scores`` the chrF / ROUGE-L against the reference.
+    loaded, ``label`` the pane's letter (A, B, ...); ``comparison`` the stored comparison its
+    conversation belongs to; ``settings`` the sampling panel's starting values (``system`` too).
+    :attr:`messages` is the conversation so far (what the next request carries);
+    :attr:`last_request` the latest request sent. About the latest answer: ``text`` holds it,
+    ``tokens`` the tokens streamed, ``result`` the engine's :class:`GenerationResult` (None if
+    stopped before the model started or failed), ``error`` the exception it failed with, and
+    ``scores`` the chrF / ROUGE-L against the reference.
     """
 
     FLUSH_INTERVAL_S = 0.04
     STATS_INTERVAL_S = 0.25
     SCORE_INTERVAL_S = 0.2
 
-    def __init__(self, spec: str, info: ModelInfo, label: str, *, id: str | None = None) -> None:
+    def __init__(self, spec: str, info: ModelInfo, label: str, *, comparison: str | None = None,
+                 settings: dict[str, Any] | None = None, id: str | None = None) -> None:
         super().__init__(id=id, classes="compare-pane")
         self.spec = spec
         self.info = info
         self.label = label
-        self.messages: list[ChatMessage] = []
-        self.last_request: ChatRequest | Text2TextRequest | None = None
+        self._comparison = comparison
+        self._settings = dict(settings or {})
+        self.conversation: Conversation | None = None  # made on mount (needs the app's engine and store)
         self.reference = ""
-        self.request_id: str | None = None
         self._worker: Worker | None = None
         self._idle = asyncio.Event()
         self._idle.set()
@@ -121,15 +102,24 @@ class ComparePane(Vertical):
         self.error: Exception | None = None
         self.scores: dict[str, float] = {}
         self._live = False  # tokens are being streamed (the footer says "streaming")
+        self._waiting = ""  # what the answer waits for before its first token
+        self._record: dict[str, Any] | None = None  # the latest answer's usage record (timings)
         self._started_at = 0.0
         self._first_token_at: float | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]{self.label}[/b] · {short_name(self.spec)}", classes="pane-title", markup=True)
-        yield VerticalScroll(classes="pane-body")
+        yield Static(self._title(), classes="pane-title", markup=False)
+        with Horizontal(classes="pane-main"):
+            yield VerticalScroll(classes="pane-body")
+            yield SamplingPanel(system=True, classes="pane-sampling -hidden")
         yield Static(self._info_line(), classes="pane-stats", markup=False)
 
     def on_mount(self) -> None:
+        self.conversation = Conversation(self.app.engine, self.app.store, self.spec,
+                                         comparison=self._comparison, pane=self.label)
+        self.conversation.info = self.info
+        self.sampling.apply(self._settings)
+        self.sampling.fit_context(self.info.context_length)
         # Anchored: follows a streaming answer, until the user scrolls up to read earlier turns.
         self.body.anchor()
 
@@ -138,6 +128,20 @@ class ComparePane(Vertical):
     def body(self) -> VerticalScroll:
         """The scrollable transcript."""
         return self.query_one(".pane-body", VerticalScroll)
+
+    @property
+    def sampling(self) -> SamplingPanel:
+        """This pane's own settings: sampling and system prompt."""
+        return self.query_one(SamplingPanel)
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return self.conversation.messages if self.conversation is not None else []
+
+    @property
+    def last_request(self):
+        """The latest request sent (``None`` before the first, or after starting over)."""
+        return self.conversation.last_request if self.conversation is not None else None
 
     @property
     def turns(self) -> list[ChatTurn]:
@@ -150,30 +154,59 @@ class ComparePane(Vertical):
         pending = self._worker is not None and self._worker.state == WorkerState.PENDING
         return pending or not self._idle.is_set()
 
-    def start(self, prompt: str, reference: str, params: GenerationParams) -> None:
-        """Send ``prompt`` as the next user message; a running answer is stopped first (and kept)."""
-        self._worker = self._answer(prompt, reference, params)
+    def settings(self) -> dict[str, Any]:
+        """The pane's settings as stored: the sampling texts and the system prompt."""
+        return {**self.sampling.values(), "system": self.sampling.system_prompt}
+
+    def checked_params(self) -> GenerationParams | None:
+        """The pane's generation parameters, or ``None`` after showing why they are invalid."""
+        try:
+            return self.sampling.params()
+        except InvalidRequestError as exc:
+            self.sampling.check()
+            self.sampling.remove_class("-hidden")
+            self.app.show_error(exc)
+            return None
+
+    def start(self, prompt: str, reference: str, params: GenerationParams | None = None) -> None:
+        """Send ``prompt`` as the next user message with the pane's settings (``params`` overrides
+        its sampling panel); a running answer is stopped first (and kept)."""
+        params = params or self.checked_params()
+        if params is None:
+            return
+        self.conversation.system_prompt = self.sampling.system_prompt
+        self.refresh_title()
+        self._worker = self._answer(prompt, reference, params, self.settings())
 
     def stop(self) -> None:
         """Stop the answer being generated; what was produced stays."""
         if not self.streaming:
             return
-        if self.request_id is None or not self.app.engine.cancel(self.request_id):
+        if not self.conversation.stop() and self._worker is not None:
             # The engine does not know the request yet: cancelling the worker closes the stream.
-            if self._worker is not None:
-                self._worker.cancel()
+            self._worker.cancel()
 
     async def clear(self) -> None:
         """Start over: stop any answer, then forget the conversation and empty the transcript."""
         if self._worker is not None:
             self._worker.cancel()
         await self._idle.wait()
-        self.messages = []
-        self.last_request = None
+        self.conversation.clear()
         self._reset_answer()
         self._score_seq += 1
         self._score_applied = self._score_seq  # a scoring still running must not show its scores afterwards
         await self.body.remove_children()
+        self._update_stats()
+
+    async def restore(self, chat) -> None:
+        """Show a stored pane conversation (``scenarios.store.StoredChat``) and continue it."""
+        turns, sampling = self.conversation.restore(chat)
+        self.sampling.apply({**sampling, "system": self.conversation.system_prompt})
+        await self.body.mount_all([ChatTurn(t.user, t.answer or "", t.footer) for t in turns])
+        if turns:
+            self.text = turns[-1].answer or ""
+        self.result = self.conversation.last_result
+        self.body.anchor()
         self._update_stats()
 
     def set_reference(self, reference: str) -> None:
@@ -184,71 +217,74 @@ class ComparePane(Vertical):
 
     # ----------------------------------------------------------------------------- worker
     @work(exclusive=True, group="answer", exit_on_error=False)
-    async def _answer(self, prompt: str, reference: str, params: GenerationParams) -> None:
+    async def _answer(self, prompt: str, reference: str, params: GenerationParams, settings: dict[str, Any]) -> None:
         await self._idle.wait()  # a superseded answer first writes out what it had
         self._idle.clear()
         turn: ChatTurn | None = None
         writer: BufferedMarkdownStream | None = None
         timer: Timer | None = None
+        answer: Answer | None = None
         try:
             turn = await self._begin_turn(prompt, reference)
             writer = BufferedMarkdownStream(turn.answer, self.FLUSH_INTERVAL_S, on_flush=self._flushed)
             timer = self.set_interval(self.STATS_INTERVAL_S, self._update_stats)
-            request = build_request(self.spec, self.info, tuple(self.messages), params)
-            self.last_request, self.request_id = request, request.request_id
-            async for event in self.app.engine.stream(request):
-                if isinstance(event, TokenDelta):
-                    if self._first_token_at is None:
-                        self._first_token_at = time.monotonic()
-                    self.tokens += len(event.token_ids)
-                    self.text += event.text
-                    writer.write(event.text)
-                else:
-                    self.result = event
-        except Exception as exc:  # engine errors are shown; the text produced so far stays
-            self.error = exc
-            self.app.show_error(exc)
+
+            def on_event(event: Waiting | TokenDelta) -> None:
+                if isinstance(event, Waiting):
+                    self._waiting = event.text
+                    self._update_stats()
+                    return
+                if self._first_token_at is None:
+                    self._first_token_at = time.monotonic()
+                    self._waiting = ""
+                self.tokens += len(event.token_ids)
+                self.text += event.text
+                writer.write(event.text)
+
+            answer = await self.conversation.send(prompt, params, settings, on_event)
+            self.result, self.error = answer.result, answer.error
+            if answer.error is not None:
+                self.app.show_error(answer.error)
         finally:
             try:
                 if timer is not None:
                     timer.stop()
-                await self._end_turn(turn, writer)
+                await self._end_turn(turn, writer, answer)
             finally:
                 self._idle.set()
 
     async def _begin_turn(self, prompt: str, reference: str) -> ChatTurn:
-        """Add ``prompt`` to the conversation and a turn for it to the transcript."""
+        """Add a turn for ``prompt`` to the transcript."""
         self._reset_answer()
         self.reference = reference
         self._live = True
         self._started_at = time.monotonic()
         self._last_score_at = 0.0
-        self.messages.append(ChatMessage("user", prompt))
         for earlier in self.turns:
             earlier.remove_class("-latest")  # its summary line shows from now on
         turn = ChatTurn(prompt)
         turn.add_class("-latest")
         await self.body.mount(turn)
-        self.body.scroll_end(animate=False)  # a new prompt follows the answer again
+        self.body.anchor()  # a new prompt follows the answer again
         self._update_stats()
         return turn
 
-    async def _end_turn(self, turn: ChatTurn | None, writer: BufferedMarkdownStream | None) -> None:
-        """Write out the rest of the answer, keep it in the conversation, score it, summarise it."""
+    async def _end_turn(self, turn: ChatTurn | None, writer: BufferedMarkdownStream | None,
+                        answer: Answer | None) -> None:
+        """Write out the rest of the answer, score it, summarise it."""
         self._live = False
-        self.request_id = None
+        self._waiting = ""
         if writer is not None:
             await writer.stop()
-        if self.result is not None:
-            final = self.result.text
-            if turn is not None and final != self.text:  # e.g. a stop string trimmed from the end
-                if final.startswith(self.text):
-                    await turn.answer.append(final[len(self.text):])
-                else:
-                    await turn.answer.update(final)
-            self.text = final
-        if self.result is not None or self.text:
-            self.messages.append(ChatMessage("assistant", self.text))
+        if answer is not None and turn is not None and answer.text != self.text:
+            # e.g. a stop string trimmed from the end
+            if answer.text.startswith(self.text):
+                await turn.answer.append(answer.text[len(self.text):])
+            else:
+                await turn.answer.update(answer.text)
+        if answer is not None:
+            self.text = answer.text
+            self._record = usage_record(answer)
         if turn is not None:
             turn.set_footer(self._turn_summary(), error=self.error is not None)
             await self._score_final()
@@ -291,6 +327,22 @@ class ComparePane(Vertical):
             await asyncio.wait([self._score_task])
 
     # ----------------------------------------------------------------------------- footers
+    def _title(self) -> str:
+        """``A · model`` and, when set, the pane's distinguishing settings."""
+        title = f"{self.label} · {short_name(self.spec)}"
+        extra = []
+        temperature = self._settings.get("temperature")
+        if temperature not in (None, "", "0", "0.0"):
+            extra.append(f"T={temperature}")
+        if self._settings.get("system"):
+            extra.append(f"system: {str(self._settings['system']).splitlines()[0][:24]}")
+        return title + (f" · {' · '.join(extra)}" if extra else "")
+
+    def refresh_title(self) -> None:
+        """Show the pane's current settings in its title (after the panel changed)."""
+        self._settings = self.settings()
+        self.query_one(".pane-title", Static).update(self._title())
+
     def _info_line(self) -> str:
         return f"{self.info.device}/{self.info.dtype} · {self.info.kind}"
 
@@ -298,7 +350,7 @@ class ComparePane(Vertical):
         """The one line an earlier turn keeps under its answer."""
         if self.result is not None:
             u = self.result.usage
-            line = f"{u.new_tokens} tok · {u.tokens_per_s:.1f} tok/s"
+            line = f"{answer_tokens(self.result)} tok · {u.tokens_per_s:.1f} tok/s"
             return line if self.result.finish_reason == "stop" else f"{line} · {self.result.finish_reason}"
         if self.error is not None:
             message = self.error.message if isinstance(self.error, LmscopeError) else str(self.error)
@@ -308,8 +360,8 @@ class ComparePane(Vertical):
     def _update_stats(self) -> None:
         if self.result is not None:
             u = self.result.usage
-            line = (f"{u.new_tokens} tok · TTFT {u.time_to_first_token_s:.2f} s · {u.tokens_per_s:.1f} tok/s · "
-                    f"{u.device}/{u.dtype}")
+            wait = format_wait(self._record or {}, "TTFT") or f"TTFT {u.time_to_first_token_s:.2f} s"
+            line = f"{answer_tokens(self.result)} tok · {wait} · {u.tokens_per_s:.1f} tok/s · {u.device}/{u.dtype}"
             if self.result.finish_reason != "stop":
                 line += f" · {self.result.finish_reason}"
             if any("truncated" in w for w in self.result.warnings):
@@ -317,7 +369,8 @@ class ComparePane(Vertical):
         elif self._live:
             elapsed = time.monotonic() - self._started_at
             ttft = f" · TTFT {self._first_token_at - self._started_at:.2f} s" if self._first_token_at else ""
-            line = f"{self.tokens} tok · {elapsed:.1f} s{ttft} · {self._info_line()} · streaming"
+            status = self._waiting or "streaming"
+            line = f"{self.tokens} tok · {elapsed:.1f} s{ttft} · {self._info_line()} · {status}"
         elif self.error is not None:
             line = f"{self.tokens} tok · error · {self._info_line()}"
         elif self.tokens:

@@ -1,4 +1,5 @@
-"""The sampling settings panel: temperature, top-p, max new tokens and seed, validated live."""
+"""The sampling settings panel: temperature, top-p, max new tokens and seed, validated live
+(and, for a compare pane, its system prompt)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,19 @@ def _parse(field: str, text: str) -> float | int | None:
 class SamplingPanel(Vertical):
     """Inputs for the decoding settings. :meth:`params` turns them into
     :class:`~engine.GenerationParams` or raises the engine's :class:`InvalidRequestError`;
-    the panel also shows that message under the inputs as the user types."""
+    the panel also shows that message under the inputs as the user types. ``system``: add a
+    system prompt field (compare panes; the chat screen edits its system prompt with F8)."""
+
+    def __init__(self, *, system: bool = False, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self._with_system = system
 
     def compose(self) -> ComposeResult:
         yield Static("sampling", classes="sampling-title")
+        if self._with_system:
+            with Horizontal(classes="sampling-row"):
+                yield Label("system", classes="sampling-label")
+                yield Input("", placeholder="none", id="sampling-system", classes="sampling-input")
         for field, label, default in FIELDS:
             with Horizontal(classes="sampling-row"):
                 yield Label(label, classes="sampling-label")
@@ -53,10 +63,29 @@ class SamplingPanel(Vertical):
 
     def apply(self, values: dict[str, Any]) -> None:
         """Fill the inputs from a dict of field → value (e.g. settings restored from the store)."""
+        if self._with_system and "system" in values:
+            self._input("system").value = values["system"] or ""
         for field, _, _ in FIELDS:
             if field in values:
                 value = values[field]
                 self._input(field).value = "" if value is None else str(value)
+
+    @property
+    def system_prompt(self) -> str:
+        """The system prompt typed (empty without a system field)."""
+        return self._input("system").value.strip() if self._with_system else ""
+
+    def fit_context(self, context_length: int | None) -> None:
+        """Halve max new tokens when it leaves the prompt no room in ``context_length`` tokens
+        (a setting that would fail every request)."""
+        if not context_length:
+            return
+        try:
+            current = self.params().max_new_tokens
+        except InvalidRequestError:
+            return
+        if current >= context_length:
+            self.apply({"max_new_tokens": context_length // 2})
 
     def params(self, **extra: Any) -> GenerationParams:
         """The settings as generation parameters (``extra`` adds fields such as ``logprobs``).
@@ -79,7 +108,8 @@ class SamplingPanel(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.check()
+        if event.input.id != "sampling-system":
+            self.check()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Enter in a settings field must not send the chat message.

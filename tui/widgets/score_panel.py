@@ -2,8 +2,8 @@
 
 Attributes down: whoever consumes a scenario run sets :attr:`ScoresPanel.results` from each
 ``ScoresUpdated`` event (and from ``RunFinished``); the panel never talks to the runner.
-Also here: :func:`format_score`, the one place a score becomes text, and :func:`format_verdict`
-for the paired-significance verdict between two models.
+Also here: :func:`format_verdict` for the paired-significance verdict between two models
+(scores become text in :func:`tui.formatting.format_score`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from evaluators import MetricResult, PairedResult
+from tui.formatting import format_score  # noqa: F401 - the one place a score becomes text
 
 
 _CONTROL = dict.fromkeys([*range(0, 9), *range(11, 32), 127, *range(128, 160)], "\ufffd")
@@ -28,15 +29,6 @@ def printable(text: str) -> str:
     """Model output made safe to paint: control characters (escapes, carriage returns, ...) become
     U+FFFD, so they can neither move the cursor nor hide text. Newlines are kept."""
     return text.translate(_CONTROL)
-
-
-def format_score(value: float | None) -> str:
-    """How every score is shown in the UI (two decimals; ``—`` for none, ``nan`` for NaN)."""
-    if value is None:
-        return "—"
-    if math.isnan(value):
-        return "nan"
-    return f"{value:.2f}"
 
 
 @lru_cache(maxsize=256)
@@ -88,6 +80,8 @@ class _MetricRow(Widget):
             text.append(f"\n  {result.interval()}", "dim")
         self.line.update(text)
         self.sparkline.data = list(history)
+        # One point is no trend (and a Sparkline paints it as a solid bar): shown from two on.
+        self.sparkline.display = len(history) >= 2
         self.signature.update(Text(result.signature, style="dim italic"))
 
 

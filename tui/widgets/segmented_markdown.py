@@ -20,13 +20,15 @@ from typing import ClassVar
 from weakref import WeakKeyDictionary
 
 import rich.markdown
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 from rich.theme import Theme
 from textual.app import App
 from textual.containers import Vertical
 from textual.geometry import Size
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -126,7 +128,75 @@ def _markdown(app: App, source: str) -> _ChatMarkdown:
     return _ChatMarkdown(source, code_theme="github-dark" if app.current_theme.dark else "default")
 
 
-class MarkdownSegment(Widget):
+def _render_source(app: App, source: str, width: int) -> list[Strip]:
+    """``source`` rendered as Markdown into lines ``width`` cells wide (not padded)."""
+    options = app.console_options.update(width=width, height=None, highlight=False)
+    lines = [Strip(line) for line in app.console.render_lines(_markdown(app, source), options, pad=False)]
+    # Blocks are one blank line apart; a segment cut inside a paragraph (not after a blank
+    # line) continues on the next line.
+    if source.endswith("\n"):
+        lines.append(Strip([]))
+    return lines
+
+
+def _highlight(strip: Strip, start: int, end: int, style: Style) -> Strip:
+    """``strip`` with the characters ``start`` to ``end`` (``-1``: the line's end) in ``style``."""
+    text = strip.text
+    end = len(text) if end == -1 else min(end, len(text))
+    if start >= end:
+        return strip
+    a, b = cell_len(text[:start]), cell_len(text[:end])
+    before, middle, after = strip.divide([a, b, strip.cell_length])
+    selected = Strip(Segment.apply_style(list(middle), post_style=style))
+    return Strip.join([before, selected, after])
+
+
+class _RenderedLines(Widget):
+    """A widget painted from cached rendered lines, with text selection (mouse drag, Ctrl+C).
+
+    Each painted line carries its content offsets, so Textual maps the mouse to characters;
+    :meth:`get_selection` returns the text as shown (Textual's default would copy the
+    widget's name, as it has no text renderable).
+    """
+
+    DEFAULT_CSS = """
+    _RenderedLines { height: auto; }
+    """
+
+    _lines: list[Strip]
+
+    def _ensure_lines(self, width: int) -> None:
+        raise NotImplementedError
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if not width:
+            return 0
+        self._ensure_lines(width)
+        return len(self._lines)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        self._ensure_lines(width)
+        style = self.rich_style
+        if y >= len(self._lines):
+            return Strip.blank(width, style)
+        line = self._lines[y]
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            line = _highlight(line, *span, self.screen.get_component_rich_style("screen--selection"))
+        return line.apply_style(style).crop_extend(0, width, style).apply_offsets(0, y)
+
+    @property
+    def rendered_text(self) -> str:
+        """The text as shown on screen, one line per rendered line (trailing spaces dropped)."""
+        self._ensure_lines(self.content_size.width or self.app.size.width)
+        return "\n".join(line.text.rstrip() for line in self._lines)
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        return selection.extract(self.rendered_text), "\n"
+
+
+class MarkdownSegment(_RenderedLines):
     """The live (last) segment of a document: its Markdown rendered by Rich in one widget."""
 
     DEFAULT_CSS = """
@@ -136,6 +206,8 @@ class MarkdownSegment(Widget):
     def __init__(self, source: str = "") -> None:
         super().__init__()
         self.source = source
+        self._lines = []
+        self._rendered: tuple[int, str, str] | None = None  # (width, theme, source) of ``_lines``
 
     def append(self, text: str) -> None:
         """Add ``text`` to the segment and re-render it."""
@@ -146,11 +218,16 @@ class MarkdownSegment(Widget):
         self.source = source
         self.refresh(layout=True)
 
-    def render(self) -> RenderableType:
-        return _markdown(self.app, self.source)
+    def _ensure_lines(self, width: int) -> None:
+        key = (width, self.app.theme, self.source)
+        if key != self._rendered:
+            self._rendered = key
+            lines = _render_source(self.app, self.source, width) if self.source else []
+            # The live segment never ends with a gap: the next segment (or nothing) follows.
+            self._lines = lines[:-1] if self.source.endswith("\n") else lines
 
 
-class SealedSegments(Widget):
+class SealedSegments(_RenderedLines):
     """Every finished segment in one widget, each rendered once into cached lines.
 
     One widget however long the document: a widget per segment made every layout pass walk
@@ -165,7 +242,7 @@ class SealedSegments(Widget):
     def __init__(self, sources: list[str] | None = None) -> None:
         super().__init__()
         self.sources: list[str] = list(sources or [])
-        self._lines: list[Strip] = []
+        self._lines = []
         self._rendered: tuple[int, str] | None = None  # (width, theme) the lines were made for
         self._rendered_count = 0  # sources already in ``_lines``
 
@@ -184,37 +261,13 @@ class SealedSegments(Widget):
         self._rendered = None
         self.refresh(layout=True)
 
-    def _part_lines(self, source: str, width: int) -> list[Strip]:
-        console = self.app.console
-        options = self.app.console_options.update(width=width, height=None, highlight=False)
-        lines = [Strip(line) for line in console.render_lines(_markdown(self.app, source), options, pad=False)]
-        # Blocks are one blank line apart; a segment cut inside a paragraph (not after a blank
-        # line) continues on the next line.
-        if source.endswith("\n"):
-            lines.append(Strip([]))
-        return lines
-
     def _ensure_lines(self, width: int) -> None:
         key = (width, self.app.theme)
         if key != self._rendered:
             self._rendered, self._lines, self._rendered_count = key, [], 0
         while self._rendered_count < len(self.sources):
-            self._lines += self._part_lines(self.sources[self._rendered_count], width)
+            self._lines += _render_source(self.app, self.sources[self._rendered_count], width)
             self._rendered_count += 1
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        if not width:
-            return 0
-        self._ensure_lines(width)
-        return len(self._lines)
-
-    def render_line(self, y: int) -> Strip:
-        width = self.content_size.width
-        self._ensure_lines(width)
-        style = self.rich_style
-        if y >= len(self._lines):
-            return Strip.blank(width, style)
-        return self._lines[y].apply_style(style).crop_extend(0, width, style)
 
 
 class SegmentedMarkdown(Vertical):

@@ -83,7 +83,7 @@ def display_token(text: str) -> str:
     return "".join("↵" if ch == "\n" else "⇥" if ch == "\t" else _CONTROL_PICTURES.get(ord(ch), ch) for ch in text)
 
 
-def _fit(text: str, width: int) -> str:
+def fit_cells(text: str, width: int) -> str:
     """``text`` padded (or cut, with an ellipsis) to ``width`` cells."""
     if cell_len(text) <= width:
         return text + " " * (width - cell_len(text))
@@ -305,7 +305,7 @@ class TokenView(Widget, can_focus=True):
                 bar = "█" * max(1, round(p * 8)) if p >= 1 / 16 else "▏"
                 mark = "▶" if alt.token_id == chosen.token_id else " "
                 lines.append(Content.assemble(
-                    f"{mark}{rank:>2} ", (_fit(f"'{display_token(alt.token)}'", 10), "bold"), " ",
+                    f"{mark}{rank:>2} ", (fit_cells(f"'{display_token(alt.token)}'", 10), "bold"), " ",
                     f"{format_probability(p):>7}", " ", (bar, "$accent")))
             if all(alt.token_id != chosen.token_id for alt in tops):
                 lines.append(Content.styled("(chosen token not in the top-k: sampled)", "dim"))
