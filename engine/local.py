@@ -103,7 +103,8 @@ class HFBackend(ModelBackend):
         while start < len(prepared):
             chunk = prepared[start:start + self.batch_size]
             try:
-                out += await self.call(generate_batch, self.loaded, chunk, cancels[start:start + len(chunk)], emit, True)
+                out += await self.call(generate_batch, self.loaded, chunk, cancels[start:start + len(chunk)], emit,
+                                       True)  # a batched call: LoadedModel.for_generation picks its dtype
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
