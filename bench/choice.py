@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import evaluators  # noqa: E402
 from engine import Engine, EngineConfig, ModelSpec  # noqa: E402
-from engine.choice_models import encode_pair  # noqa: E402
+from engine.scoring import encode_pair  # noqa: E402
 from scenarios.catalog import find_scenario  # noqa: E402
 from scenarios.choice_prompting import build_choice_request  # noqa: E402
 from scenarios.examples import draw_shots, load_examples  # noqa: E402

@@ -12,7 +12,7 @@ import torch
 from engine.choice_scoring import MASKED_METHOD, SEQ2SEQ_METHOD, ChoiceRequest, ChoiceScores, causal_method
 from engine.errors import InvalidRequestError, UnsupportedModelError
 from engine.loading import LoadedModel
-from engine.scoring import _max_tokens, prefix_token_id, token_batches
+from engine.scoring import _max_tokens, encode_pair, prefix_token_id, token_batches
 
 
 def score_choices(loaded: LoadedModel, requests: Sequence[ChoiceRequest], batch_size: int) -> list[ChoiceScores]:
@@ -35,21 +35,6 @@ def score_choices(loaded: LoadedModel, requests: Sequence[ChoiceRequest], batch_
 
 
 # ------------------------------------------------------------------------------------ causal
-def encode_pair(loaded: LoadedModel, context: str, continuation: str) -> tuple[list[int], list[int]]:
-    """lm-evaluation-harness 0.4's (context tokens, continuation tokens) for a causal model."""
-    tok = loaded.tokenizer
-    n_spaces = len(context) - len(context.rstrip())
-    if n_spaces:
-        continuation = context[-n_spaces:] + continuation
-        context = context[:-n_spaces]
-    if not context:  # lm-eval replaces an empty context by the prefix token
-        cont = tok(continuation, add_special_tokens=False)["input_ids"]
-        return [prefix_token_id(loaded)], cont
-    whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
-    ctx = tok(context, add_special_tokens=False)["input_ids"]
-    return ctx, whole[len(ctx):]
-
-
 @dataclass
 class _Group:
     """A context with the options that share it (one request, or one truncated option)."""

@@ -84,13 +84,16 @@ async def score_choices_with_loglikelihood(backend: "ModelBackend", requests: Se
         raise UnsupportedModelError(f"option scoring on {backend.info.name!r} needs a causal model")
     pairs = [(r.context, o) for r in requests for o in r.options]
     flat = await backend.loglikelihood(pairs)
+    # llama.cpp tokenises with engine.scoring.encode_pair, as the transformers path does; a
+    # server splits its own tokens of context + option at the context's last character.
+    rule = "lm-eval-0.4 encode_pair; no BOS" if backend.info.backend == "llamacpp" else "server echo logprobs"
     out, start = [], 0
     for r in requests:
         part = flat[start:start + len(r.options)]
         start += len(r.options)
         out.append(ChoiceScores(tuple(p.logprob for p in part), tuple(p.num_tokens for p in part),
                                 tuple(p.is_greedy for p in part),
-                                "causal-sum-logprob(backend loglikelihood: prefix token + separately tokenised)"))
+                                f"causal-sum-logprob({rule}; {backend.info.backend} backend)"))
     return out
 
 

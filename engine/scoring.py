@@ -73,33 +73,46 @@ def _max_tokens(loaded: LoadedModel) -> int:
     return 32768 if loaded.device.type == "cuda" else 512
 
 
+def encode_pair(loaded: LoadedModel, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-evaluation-harness 0.4's (context tokens, continuation tokens) for a causal model
+    (``HFLM._encode_pair``): trailing spaces of the context move to the continuation; context and
+    continuation are tokenised as one text and split after the context's tokens; no BOS, except
+    that an empty context becomes the prefix token."""
+    tok = loaded.tokenizer
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        continuation = context[-n_spaces:] + continuation
+        context = context[:-n_spaces]
+    if not context:
+        return [prefix_token_id(loaded)], tok(continuation, add_special_tokens=False)["input_ids"]
+    whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
+    ctx = tok(context, add_special_tokens=False)["input_ids"]
+    return ctx, whole[len(ctx):]
+
+
 def loglikelihood_inputs(loaded: LoadedModel, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], int]]:
     """For each (context, continuation) pair, the token ids to score and how many of the last
     ones are the continuation (see :func:`loglikelihood`; shared by every local backend).
 
-    Raises InvalidRequestError for an empty continuation.
+    Raises InvalidRequestError for an empty continuation, or one that tokenises to nothing.
     """
-    tok = loaded.tokenizer
     limit = loaded.info.context_length or 10**9
     jobs: list[tuple[list[int], int]] = []
     for context, continuation in pairs:
         if not continuation:
             raise InvalidRequestError("log-likelihood needs a non-empty continuation")
-        stripped = context.rstrip()
-        continuation = context[len(stripped):] + continuation
-        ctx_ids = tok(stripped, add_special_tokens=False)["input_ids"] if stripped else []
-        cont_ids = tok(continuation, add_special_tokens=False)["input_ids"]
-        whole = ([prefix_token_id(loaded)] + ctx_ids + cont_ids)[-(limit + 1):]
-        jobs.append((whole, len(cont_ids)))
+        ctx_ids, cont_ids = encode_pair(loaded, context, continuation)
+        if not cont_ids:
+            raise InvalidRequestError(f"continuation {continuation!r} tokenises to nothing after its context")
+        whole = (ctx_ids + cont_ids)[-(limit + 1):]  # lm-eval keeps the last limit+1 tokens
+        jobs.append((whole, min(len(cont_ids), len(whole) - 1)))
     return jobs
 
 
 def loglikelihood(loaded: LoadedModel, pairs: Sequence[tuple[str, str]], batch_size: int) -> list[LoglikelihoodResult]:
-    """log P(continuation | context) for each pair, as lm-evaluation-harness computes it.
-
-    Context and continuation are tokenised separately (trailing spaces of the context move to
-    the continuation) and joined; an empty context is replaced by the prefix token. Sequences
-    longer than the model's context keep their last tokens.
+    """log P(continuation | context) for each pair, as lm-evaluation-harness 0.4 computes it
+    (tokens from :func:`encode_pair`). Sequences longer than the model's context keep their
+    last tokens.
     """
     _require_kind(loaded, "log-likelihood", ("causal",))
     jobs = loglikelihood_inputs(loaded, pairs)

@@ -171,6 +171,7 @@ async def test_llama_cpp_scores_options_through_its_own_loglikelihood():
         pairs = await eng.loglikelihood(spec.name, [("The capital of France is", " Paris"),
                                                     ("The capital of France is", " a big river")])
         assert scored.logprobs == tuple(p.logprob for p in pairs)
-        assert scored.method.startswith("causal-sum-logprob(backend loglikelihood")  # says it is not lm-eval's rule
+        # One tokenisation rule for every local backend: lm-eval's, as on the transformers path.
+        assert scored.method == "causal-sum-logprob(lm-eval-0.4 encode_pair; no BOS; llamacpp backend)"
     finally:
         await eng.aclose()

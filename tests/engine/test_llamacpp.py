@@ -204,8 +204,7 @@ def test_repetition_penalty_and_seeds():
 async def test_stream_carries_text_logprobs_and_alternatives(llama):
     params = GenerationParams(max_new_tokens=12, logprobs=True, top_logprobs=5)
     prompt = "The three laws of thermodynamics are"
-    # Starting with the prefix token loglikelihood() conditions on, so both see the same tokens.
-    request = CompletionRequest("default", "<|im_start|>" + prompt, params)
+    request = CompletionRequest("default", prompt, params)  # no BOS, as loglikelihood() conditions
     deltas, result = await _stream(llama, request)
     assert "".join(d.text for d in deltas) == result.text and result.text.strip()
     assert [t for d in deltas for t in d.token_ids] == list(result.token_ids)

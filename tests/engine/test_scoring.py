@@ -19,14 +19,25 @@ def _reference(folder: str):
             AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval())
 
 
+def _lm_eval_pair(tok, context: str, continuation: str) -> tuple[list[int], list[int]]:
+    """lm-evaluation-harness 0.4's HFLM._encode_pair, written out (no BOS for a real context)."""
+    n_spaces = len(context) - len(context.rstrip())
+    if n_spaces:
+        context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+    if not context:
+        return [tok.bos_token_id], tok(continuation, add_special_tokens=False)["input_ids"]
+    whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
+    ctx = tok(context, add_special_tokens=False)["input_ids"]
+    return ctx, whole[len(ctx):]
+
+
 async def test_loglikelihood_equals_direct_forward_pass(engine, tiny_causal):
-    pairs = [("The quick brown", " fox jumps"), ("What is the capital of France?", " Paris."), ("", "Hello world")]
+    pairs = [("The quick brown", " fox jumps"), ("What is the capital of France? ", "Paris."), ("", "Hello world")]
     results = await engine.loglikelihood(tiny_causal, pairs)
     tok, model = _reference(tiny_causal)
     for (context, continuation), result in zip(pairs, results):
-        ctx = tok(context, add_special_tokens=False)["input_ids"] if context else []
-        cont = tok(continuation, add_special_tokens=False)["input_ids"]
-        ids = [tok.bos_token_id] + ctx + cont
+        ctx, cont = _lm_eval_pair(tok, context, continuation)
+        ids = ctx + cont
         with torch.no_grad():
             logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
         expected = [float(logprobs[i - 1, ids[i]]) for i in range(len(ids) - len(cont), len(ids))]
