@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from engine.cancel import CancelToken
-from engine.llamacpp_streams import LlamaStreams
+from engine.llamacpp_streams import LlamaStreams, fill_batch
 
 llama_log = logging.getLogger("engine.llamacpp.native")
 
@@ -220,15 +220,8 @@ class LlamaRuntime:
     # ------------------------------------------------------------------------- decoding
     def _decode(self, items: Sequence[tuple[int, int, int, bool]]) -> None:
         """One llama_decode call; ``items`` are (token, position, sequence, wants logits)."""
-        batch = self._batch
-        batch.n_tokens = len(items)
-        for i, (token, position, seq, want) in enumerate(items):
-            batch.token[i] = token
-            batch.pos[i] = position
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq
-            batch.logits[i] = want
-        code = self.llama_cpp.llama_decode(self._ctx.ctx, batch)
+        fill_batch(self._batch, items)
+        code = self.llama_cpp.llama_decode(self._ctx.ctx, self._batch)
         if code != 0:
             # The cache may hold part of the batch now: forget what it holds.
             self.reset()

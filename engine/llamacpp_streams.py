@@ -24,6 +24,17 @@ import numpy as np
 CELL_STEP = 256
 
 
+def fill_batch(batch: Any, items: Sequence[tuple[int, int, int, bool]]) -> None:
+    """Write ``items`` (token, position, sequence, wants logits) into a ``llama_batch``."""
+    batch.n_tokens = len(items)
+    for i, (token, position, seq, want) in enumerate(items):
+        batch.token[i] = token
+        batch.pos[i] = position
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = seq
+        batch.logits[i] = want
+
+
 class LlamaStreams:
     """``streams`` sequences of ``cells`` cells each, in a context of their own on the runtime's
     model (blocking; the model's worker thread)."""
@@ -57,15 +68,8 @@ class LlamaStreams:
     def decode(self, items: Sequence[tuple[int, int, int, bool]]) -> list[np.ndarray]:
         """One llama_decode call; ``items`` are (token, position, sequence, wants logits), at most
         ``batch_tokens``. Returns the logits rows asked for, in order. Raises RuntimeError."""
-        batch = self._batch
-        batch.n_tokens = len(items)
-        for i, (token, position, seq, want) in enumerate(items):
-            batch.token[i] = token
-            batch.pos[i] = position
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq
-            batch.logits[i] = want
-        code = self.llama_cpp.llama_decode(self._ctx.ctx, batch)
+        fill_batch(self._batch, items)
+        code = self.llama_cpp.llama_decode(self._ctx.ctx, self._batch)
         if code != 0:
             raise RuntimeError(f"llama_decode returned {code}")
         rows = []
