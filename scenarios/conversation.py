@@ -160,7 +160,8 @@ def format_usage(record: dict[str, Any]) -> str:
     if "tokens_per_s" in record:
         parts.append(f"{record['tokens_per_s']:.1f} tok/s")
     if "device" in record:
-        parts.append(f"{record.get('device', '?')} {record.get('dtype', '?')}")
+        choice = record.get("dtype_choice")  # why this dtype (engine.types.Usage.dtype_choice)
+        parts.append(f"{record.get('device', '?')} {record.get('dtype', '?')}" + (f" ({choice})" if choice else ""))
     if record.get("seed") is not None:
         parts.append(f"seed {record['seed']}")
     if record.get("finish_reason") not in (None, "stop"):

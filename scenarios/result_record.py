@@ -18,9 +18,9 @@ from engine import GenerationResult, TokenLogprob, Usage
 FORMAT = 1
 
 _USAGE_FIELDS = ("prompt_tokens", "new_tokens", "time_to_first_token_s", "total_time_s", "device", "dtype", "seed",
-                 "backend")
+                 "backend", "dtype_choice")
 # Fields added after the first format-1 records were written, with the value old records get.
-_USAGE_DEFAULTS = {"backend": "unknown"}
+_USAGE_DEFAULTS = {"backend": "unknown", "dtype_choice": ""}
 
 
 class _TokenTable:

@@ -86,3 +86,25 @@ def test_refuses_invalid_yaml_empty_answers_and_non_yaml_targets(tmp_path):
 def test_default_location_is_in_the_user_data_dir():
     path = default_cases_path()
     assert path.name == "my_cases.yaml" and path.parent.name == "cases" and "lmscope" in str(path)
+
+
+def test_a_case_keeps_the_chats_system_prompt_and_earlier_turns(tmp_path):
+    from scenarios.prompting import chat_history
+
+    path = tmp_path / "mine.yaml"
+    append_case(path, "And Germany?", "Berlin.", system="Be terse.",
+                history=[("user", "Capital of France?"), ("assistant", "Paris.")])
+    [example] = load_examples(load_scenario(path))
+    assert example.extra["system"] == "Be terse."
+    assert [(m.role, m.content) for m in chat_history(example)] == [("user", "Capital of France?"),
+                                                                    ("assistant", "Paris.")]
+
+
+def test_an_old_three_field_scenario_refuses_a_case_it_would_cut(tmp_path):
+    path = tmp_path / "old.yaml"
+    (tmp_path / "old.jsonl").write_text("", encoding="utf-8")
+    path.write_text("name: old\ntask: chat\ndata: {path: old.jsonl}\nfields: {id: id, input: input, "
+                    "references: references}\nprompt: '{input}'\nmetrics: [chrf]\n", encoding="utf-8")
+    assert append_case(path, "Hi", "Hello") == "case-1"  # no context: fine
+    with pytest.raises(ScenarioError, match="system prompt and earlier turns would be lost"):
+        append_case(path, "Hi", "Hello", system="Be terse.")

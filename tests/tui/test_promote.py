@@ -143,3 +143,9 @@ async def test_f6_save_and_rerun_runs_the_saved_file_on_the_chat_model_with_its_
 
 async def _record_rerun(self, scenario_path: str, model: str) -> None:
     self.reruns.append((scenario_path, model))
+
+
+def test_saved_cases_follow_lmscope_db(tmp_path, monkeypatch):
+    # Finding 11: saved cases ignored LMSCOPE_DB's location.
+    monkeypatch.setenv("LMSCOPE_DB", str(tmp_path / "elsewhere" / "results.sqlite"))
+    assert default_cases_path() == tmp_path / "elsewhere" / "cases" / "my_cases.yaml"

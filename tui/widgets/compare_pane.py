@@ -71,7 +71,7 @@ class ComparePane(Vertical):
     ``scores`` the chrF / ROUGE-L against the reference.
     """
 
-    FLUSH_INTERVAL_S = 0.04
+    FLUSH_INTERVAL_S = 0.1  # four panes at 0.04 s made keys wait behind their layout passes (bench/keypress.py)
     STATS_INTERVAL_S = 0.25
     SCORE_INTERVAL_S = 0.2
 
@@ -83,7 +83,7 @@ class ComparePane(Vertical):
         self.label = label
         self._comparison = comparison
         self._settings = dict(settings or {})
-        self.conversation: Conversation | None = None  # made on mount (needs the app's engine and store)
+        self._conversation: Conversation | None = None
         self.reference = ""
         self._worker: Worker | None = None
         self._idle = asyncio.Event()
@@ -111,14 +111,10 @@ class ComparePane(Vertical):
         yield Static(self._title(), classes="pane-title", markup=False)
         with Horizontal(classes="pane-main"):
             yield VerticalScroll(classes="pane-body")
-            yield SamplingPanel(system=True, classes="pane-sampling -hidden")
+            yield SamplingPanel(system=True, values=self._settings, classes="pane-sampling -hidden")
         yield Static(self._info_line(), classes="pane-stats", markup=False)
 
     def on_mount(self) -> None:
-        self.conversation = Conversation(self.app.engine, self.app.store, self.spec,
-                                         comparison=self._comparison, pane=self.label)
-        self.conversation.info = self.info
-        self.sampling.apply(self._settings)
         self.sampling.fit_context(self.info.context_length)
         # Anchored: follows a streaming answer, until the user scrolls up to read earlier turns.
         self.body.anchor()
@@ -135,13 +131,22 @@ class ComparePane(Vertical):
         return self.query_one(SamplingPanel)
 
     @property
+    def conversation(self) -> Conversation:
+        """The pane's conversation (made on first use: it needs the app's engine and store)."""
+        if self._conversation is None:
+            self._conversation = Conversation(self.app.engine, self.app.store, self.spec,
+                                              comparison=self._comparison, pane=self.label)
+            self._conversation.info = self.info
+        return self._conversation
+
+    @property
     def messages(self) -> list[ChatMessage]:
-        return self.conversation.messages if self.conversation is not None else []
+        return self.conversation.messages
 
     @property
     def last_request(self):
         """The latest request sent (``None`` before the first, or after starting over)."""
-        return self.conversation.last_request if self.conversation is not None else None
+        return self.conversation.last_request
 
     @property
     def turns(self) -> list[ChatTurn]:
@@ -291,8 +296,8 @@ class ComparePane(Vertical):
         self._update_stats()
 
     def _flushed(self) -> None:
-        """After a write to the transcript: refresh the footer, maybe rescore."""
-        self._update_stats()
+        """After a write to the transcript: maybe rescore. (The footer has its own timer: a
+        footer update per flush was a layout pass per pane per flush, and keys waited on them.)"""
         if self.reference and time.monotonic() - self._last_score_at >= self.SCORE_INTERVAL_S:
             self._schedule_score(final=False)
 

@@ -37,21 +37,25 @@ class SamplingPanel(Vertical):
     the panel also shows that message under the inputs as the user types. ``system``: add a
     system prompt field (compare panes; the chat screen edits its system prompt with F8)."""
 
-    def __init__(self, *, system: bool = False, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, system: bool = False, values: dict[str, Any] | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._with_system = system
+        self._initial = {k: "" if v is None else str(v) for k, v in (values or {}).items()}
 
     def compose(self) -> ComposeResult:
         yield Static("sampling", classes="sampling-title")
         if self._with_system:
             with Horizontal(classes="sampling-row"):
                 yield Label("system", classes="sampling-label")
-                yield Input("", placeholder="none", id="sampling-system", classes="sampling-input")
+                yield Input(self._initial.get("system", ""), placeholder="none", id="sampling-system",
+                            classes="sampling-input")
         for field, label, default in FIELDS:
             with Horizontal(classes="sampling-row"):
                 yield Label(label, classes="sampling-label")
                 placeholder = "random" if field == "seed" else ""
-                yield Input(default, placeholder=placeholder, id=f"sampling-{field}", classes="sampling-input")
+                yield Input(self._initial.get(field, default), placeholder=placeholder, id=f"sampling-{field}",
+                            classes="sampling-input")
         yield Static("", id="sampling-error", markup=False)
 
     def _input(self, field: str) -> Input:
