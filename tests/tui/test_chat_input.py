@@ -100,6 +100,9 @@ async def test_a_resize_while_streaming_keeps_the_bottom_in_view(engine, store, 
         transcript = screen.transcript
         await wait_for(pilot, lambda: transcript.max_scroll_y > 3)
         await pilot.resize_terminal(60, 16)
+        after_resize = transcript.max_scroll_y
+        await wait_for(pilot, lambda: transcript.max_scroll_y > after_resize + 2)  # more text arrived
+        await pilot.press("escape")  # the whole answer takes minutes on a busy machine
         await wait_for(pilot, lambda: not screen.generating)
         await pilot.pause(0.1)
         assert transcript.max_scroll_y > 0 and transcript.scroll_y == transcript.max_scroll_y
