@@ -299,8 +299,11 @@ class Engine:
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), self.config.stall_timeout_s)
-                except asyncio.TimeoutError:
+                    # Not asyncio.wait_for: on Python 3.11 it can swallow the consumer's
+                    # cancellation when an item arrives in the same loop step.
+                    async with asyncio.timeout(self.config.stall_timeout_s):
+                        item = await queue.get()
+                except TimeoutError:
                     raise GenerationStalledError(
                         f"{request.model!r} produced nothing for {self.config.stall_timeout_s:g} s",
                         hint="the device may be overloaded; the request was cancelled") from None
