@@ -13,6 +13,7 @@ of at most 30 ms and a maximum of at most 75 ms.
 from __future__ import annotations
 
 import argparse
+import shutil
 import asyncio
 import statistics
 import sys
@@ -89,7 +90,9 @@ async def chat_latency(model: str, keys: int) -> list[float]:
 
 
 async def compare_latency(model: str, keys: int) -> list[float]:
-    screen = CompareScreen(", ".join([model] * 4), params=GenerationParams(max_new_tokens=3500))
+    # Four copies: one model's requests run in order, so four panes on one model would take turns.
+    copies = [model] + [shutil.copytree(model, f"{model}-copy{i}") for i in range(1, 4)]
+    screen = CompareScreen(", ".join(copies), params=GenerationParams(max_new_tokens=3500))
     app = HostApp(screen, model=model, engine=Engine(EngineConfig()),
                   store=Store(Path(tempfile.mkdtemp()) / "r.sqlite"))
     async with app.run_test(size=(160, 45)) as pilot:
