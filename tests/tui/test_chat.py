@@ -64,6 +64,14 @@ def set_sampling(screen: ChatScreen, **values: str) -> None:
         screen.query_one(f"#sampling-{field}", Input).value = value
 
 
+async def ask_for_a_long_story(pilot, screen: ChatScreen, max_new_tokens: int) -> None:
+    """Once the model is loaded, send a prompt whose answer runs on for ``max_new_tokens``."""
+    await wait_for(pilot, lambda: screen.model_info is not None)
+    set_sampling(screen, max_new_tokens=str(max_new_tokens))
+    screen.query_one("#chat-input", ChatInput).value = "Tell me a long story."
+    await pilot.press("enter")
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return Store(tmp_path / "r.sqlite")
@@ -117,10 +125,7 @@ async def test_escape_stops_at_once_and_keeps_the_partial_answer(engine, store, 
     app = Host(engine=engine, store=store, model=tiny_causal_long)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = chat(app)
-        await wait_for(pilot, lambda: screen.model_info is not None)
-        set_sampling(screen, max_new_tokens="3000")
-        screen.query_one("#chat-input", ChatInput).value = "Tell me a long story."
-        await pilot.press("enter")
+        await ask_for_a_long_story(pilot, screen, 3000)
         await wait_for(pilot, lambda: bool(screen.query(ChatTurn)) and bool(screen.query_one(ChatTurn).answer.source))
         await pilot.press("escape")
         await wait_for(pilot, lambda: not screen.generating, steps=100)  # at once: well under 2 s

@@ -13,7 +13,7 @@ from textual import events
 from engine import Engine, EngineConfig
 from scenarios.store import Store
 from tests.tui.pilot_helpers import wait_for
-from tests.tui.test_chat import Host, chat, send, set_sampling
+from tests.tui.test_chat import Host, ask_for_a_long_story, chat, send, set_sampling
 from tui.screens.chat import ChatScreen, last_code_block
 from tui.formatting import format_parameters
 from tui.widgets.chat_input import ChatInput
@@ -65,10 +65,7 @@ async def test_scrolling_back_while_an_answer_streams_stays_put(engine, store, t
     app = Host(engine=engine, store=store, model=tiny_causal_long)
     async with app.run_test(size=(60, 16)) as pilot:
         screen = chat(app)
-        await wait_for(pilot, lambda: screen.model_info is not None)
-        set_sampling(screen, max_new_tokens="3500")
-        screen.query_one("#chat-input", ChatInput).value = "Tell me a long story."
-        await pilot.press("enter")
+        await ask_for_a_long_story(pilot, screen, 3500)
         transcript = screen.transcript
         await wait_for(pilot, lambda: transcript.max_scroll_y > 8)
         await pilot.press("pageup")
@@ -93,10 +90,7 @@ async def test_a_resize_while_streaming_keeps_the_bottom_in_view(engine, store, 
     app = Host(engine=engine, store=store, model=tiny_causal_long)
     async with app.run_test(size=(80, 20)) as pilot:
         screen = chat(app)
-        await wait_for(pilot, lambda: screen.model_info is not None)
-        set_sampling(screen, max_new_tokens="3500")
-        screen.query_one("#chat-input", ChatInput).value = "Tell me a long story."
-        await pilot.press("enter")
+        await ask_for_a_long_story(pilot, screen, 3500)
         transcript = screen.transcript
         await wait_for(pilot, lambda: transcript.max_scroll_y > 3)
         await pilot.resize_terminal(60, 16)
