@@ -22,7 +22,7 @@ import torch
 from engine.backend import ModelBackend
 from engine.cancel import CancelToken
 from engine.choice_scoring import ChoiceRequest, ChoiceScores, score_choices_on
-from engine.device import default_threads
+from engine.device import default_threads, llama_threads
 from engine.errors import EngineClosedError, GenerationStalledError, InvalidModelError, UnsupportedModelError
 from engine.loading import Progress, load_model
 from engine.local import HFBackend
@@ -51,7 +51,8 @@ _DONE = object()
 class EngineConfig:
     """Engine-wide settings; ``None`` means choose automatically.
 
-    ``threads``: torch CPU threads per model worker (default: all cores but one).
+    ``threads``: CPU threads per model (default: for torch all cores but one, for llama.cpp
+    every physical core; see :mod:`engine.device`).
     ``device`` / ``dtype``: defaults for models whose spec does not set them.
     ``max_batch_size``: largest batch tried (16 on CPU, 64 on GPU); halves on out-of-memory.
     ``memory_budget_bytes``: loaded models' total weight size before the least recently used
@@ -99,6 +100,7 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self.threads = self.config.threads or default_threads()
+        self.llama_threads = self.config.threads or llama_threads()
         self._backends: OrderedDict[str, ModelBackend] = OrderedDict()
         self._loading: dict[str, asyncio.Future[ModelBackend]] = {}
         self._load_listeners: dict[str, list[Progress]] = {}
@@ -248,8 +250,8 @@ class Engine:
         from engine.llamacpp import LlamaCppBackend
 
         try:
-            return await LlamaCppBackend.open(spec, Path(source.location), self.threads, self.config.max_batch_size,
-                                              progress)
+            return await LlamaCppBackend.open(spec, Path(source.location), self.llama_threads,
+                                              self.config.max_batch_size, progress)
         except (InvalidModelError, UnsupportedModelError) as exc:
             if spec.backend == "llamacpp":
                 raise

@@ -137,8 +137,8 @@ class LlamaRuntime:
         params.n_batch = params.n_ubatch = BATCH_TOKENS
         params.n_seq_max = 1
         # Its threads meet at a barrier after every operation: with as many threads as cores,
-        # one busy core made decoding 25x slower here (3 tok/s instead of 73), so callers
-        # leave a core free (the engine's default).
+        # one core busy with other work made decoding 25x slower here (3 tok/s instead of 73);
+        # the engine still defaults to every physical core (engine.device.llama_threads).
         params.n_threads = params.n_threads_batch = self._threads
         params.no_perf = True
         return params

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from engine import gguf_cache
+from engine import gguf_cache, load_progress
 from engine.device import dtype_name, pick_device, workload_dtypes
 from engine.errors import (
     HubUnreachableError,
@@ -173,7 +173,7 @@ def load_model(spec: ModelSpec, progress: Progress | None = None) -> LoadedModel
     device = pick_device(spec.device)
     batch_dtype, dtype, dtype_choice = workload_dtypes(device, spec.dtype)
     try:
-        with _LOAD_LOCK:
+        with _LOAD_LOCK, load_progress.reporting(say):  # percentages of dequantising / loading weights
             model, tokenizer, from_cache = _load_weights(spec, source, dtype, say)
     except LmscopeError:
         raise

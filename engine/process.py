@@ -87,6 +87,12 @@ def _redirect_output() -> None:
 def _serve(conn: Connection, spec: ModelSpec, threads: int, batch_size: int | None) -> None:
     """The child process: load the model, then answer calls until told to close."""
     _redirect_output()
+    # tqdm (transformers' progress bars) makes a multiprocessing lock on first use. This process
+    # ends with os._exit, which never releases it, so multiprocessing's resource tracker printed
+    # "leaked semaphore" on the user's terminal when the app quit. One process needs a thread lock.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     import torch
 
     from engine.loading import load_model

@@ -24,8 +24,10 @@ from typing import Any, Callable
 from engine import (
     ChatMessage,
     ChatRequest,
+    CompletionRequest,
     Engine,
     GenerationParams,
+    GenerationRequest,
     GenerationResult,
     LmscopeError,
     ModelInfo,
@@ -51,10 +53,11 @@ UNREADABLE = "the stored token data of this answer could not be read; regenerate
 
 
 def build_request(model: str, info: ModelInfo, messages: tuple[ChatMessage, ...],
-                  params: GenerationParams) -> ChatRequest | Text2TextRequest:
+                  params: GenerationParams, chat: bool = True) -> GenerationRequest:
     """The request that asks ``model`` to answer the last of ``messages``, by the model's kind.
 
-    Causal LMs get the whole conversation (a chat request, system prompt included); seq2seq
+    Causal LMs get the whole conversation (a chat request, system prompt included), or with
+    ``chat=False`` the last message as a plain completion prompt (no chat template); seq2seq
     models are not chat models and get the last user message alone.
 
     Raises:
@@ -65,6 +68,8 @@ def build_request(model: str, info: ModelInfo, messages: tuple[ChatMessage, ...]
     if info.kind == "masked":
         raise LmscopeError(f"{model} is a masked language model; it cannot write answers",
                            hint="chat with or compare causal or seq2seq models; use the probing view for fill-mask")
+    if not chat:
+        return CompletionRequest(model, messages[-1].content, params)
     return ChatRequest(model, tuple(messages), params)
 
 

@@ -14,6 +14,17 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session", autouse=True)
+def one_thread_per_model() -> None:
+    """Models the tests do not give a thread count (the CLI, the app) decode on one thread.
+
+    CI's two cores are shared with other work; llama.cpp's threads wait for each other after
+    every operation, and one descheduled thread stalls them all (25x slower, measured). The
+    default itself is tested in tests/engine/test_threads.py.
+    """
+    os.environ.setdefault("LMSCOPE_THREADS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every test session gets its own converted-model cache, so cache behaviour is really tested."""
     folder = tmp_path_factory.mktemp("lmscope-cache")

@@ -108,6 +108,11 @@ class LmscopeApp(LmscopeAppBase):
         except Exception as exc:  # noqa: BLE001 - shown; the app keeps running
             self.show_error(exc)
 
+    @property
+    def sampling_defaults(self) -> dict[str, str]:
+        """The sampling settings saved from the chat (config file), for panels made later too."""
+        return dict(self._settings.sampling) if self._settings is not None else {}
+
     def _chat_sampling(self) -> SamplingPanel | None:
         try:
             screen = self.get_screen_stack("chat")[0]
@@ -146,9 +151,9 @@ class LmscopeApp(LmscopeAppBase):
         tabs = screen.query(ModeTabs)
         if not tabs:  # the mode's first showing: restore the saved sampling defaults too
             screen.mount(ModeTabs(self.current_mode))
-            if self._settings is not None and self._settings.sampling:
+            if self.sampling_defaults:
                 for panel in screen.query(SamplingPanel):
-                    panel.apply(self._settings.sampling)
+                    panel.apply(self.sampling_defaults)
         else:
             tabs.first().active = self.current_mode
 

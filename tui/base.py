@@ -32,6 +32,12 @@ class LmscopeAppBase(App):
         self.store = store or Store()
         self.set_reactive(LmscopeAppBase.model_name, model)
 
+    @property
+    def sampling_defaults(self) -> dict[str, str]:
+        """Sampling panel values every new pane or chat starts from (none here; the app keeps
+        the user's saved ones)."""
+        return {}
+
     def show_error(self, error: Exception) -> None:
         """A notification with the error's message and hint (as the CLI prints them); the app keeps running."""
         message, hint = describe_error(error)

@@ -29,7 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     parser.add_argument("--dtype", default=None, help="auto (default), float32, bfloat16 or float16")
     parser.add_argument("--threads", type=at_least(1), default=None,
-                        help="CPU threads per model (default: all cores but one)")
+                        help="CPU threads per model (default: every physical core on llama.cpp, "
+                             "all cores but one on transformers)")
     add_backend_option(parser)
     parser.add_argument("--in-process", action="store_true",
                         help="run models in the app's own process (default: one process per model, so "

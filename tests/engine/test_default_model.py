@@ -29,9 +29,13 @@ async def test_default_model_streams_an_answer_and_caches_its_conversion():
     gguf = default_model_path()
     shutil.rmtree(converted_dir(gguf), ignore_errors=True)  # cold start, whatever ran before
     assert lookup(gguf) is None
+    stages: list[str] = []
     async with Engine(EngineConfig(threads=2)) as engine:
-        cold = await engine.load(HF_DEFAULT)
+        cold = await engine.load(HF_DEFAULT, progress=stages.append)
         first = await _answer(engine)
+    # the 40 s first load says how far it is, not only which stage (issue 11, finding 6)
+    percents = [int(line.split(": ")[1].split("%")[0]) for line in stages if line.startswith("dequantising: ")]
+    assert percents and percents[-1] == 100 and percents == sorted(percents), stages
     assert not cold.loaded_from_cache and cold.kind == "causal" and cold.has_chat_template
     assert first.text.strip() and first.finish_reason in ("stop", "length")
     assert "paris" in first.text.lower()
@@ -39,8 +43,9 @@ async def test_default_model_streams_an_answer_and_caches_its_conversion():
     assert lookup(gguf) is not None
 
     async with Engine(EngineConfig(threads=2)) as engine:
-        warm = await engine.load(HF_DEFAULT)
+        warm = await engine.load(HF_DEFAULT, progress=stages.append)
         second = await _answer(engine)
     assert warm.loaded_from_cache and warm.has_chat_template  # chat template survived the conversion
+    assert any(line.startswith("loading weights: 100% (") for line in stages)
     assert second.token_ids == first.token_ids  # the converted copy is the same model
     assert second.prompt_text == first.prompt_text

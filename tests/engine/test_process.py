@@ -170,3 +170,41 @@ async def test_a_cancel_token_reaches_the_child_as_soon_as_it_is_set(tiny_causal
         assert answer.finish_reason == "length"
     finally:
         await isolated.aclose()
+
+
+
+QUIT_MID_ANSWER = """
+import asyncio, sys
+from engine import ChatMessage, ChatRequest, Engine, EngineConfig, GenerationParams
+
+async def main():
+    engine = Engine(EngineConfig(threads=1, isolate=True, backend="hf"))
+    request = ChatRequest("default", (ChatMessage("user", "Tell me a long story."),), GenerationParams(max_new_tokens=500))
+    async for _ in engine.stream(request):
+        break  # the user quits mid-answer: the app stops listening and closes the engine
+    await engine.aclose()
+    print("closed", flush=True)
+
+if __name__ == "__main__":  # model processes start by spawning, which imports this file again
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_quitting_mid_answer_leaves_nothing_for_the_resource_tracker_to_report(tmp_path):
+    """Issue 11, finding 11: quitting mid-answer printed "leaked semaphore" warnings to the
+    terminal. The default GGUF on transformers, first load: the model process dequantised it
+    under a tqdm bar, whose multiprocessing lock that process never released (it ends with
+    ``os._exit``), so multiprocessing's resource tracker reported it when the app exited."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "quit.py"
+    script.write_text(QUIT_MID_ANSWER, encoding="utf-8")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "LMSCOPE_CACHE_DIR": str(tmp_path / "cache")}  # a cold load
+    done = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True, text=True, timeout=600,
+                          env=env)
+    assert done.returncode == 0 and "closed" in done.stdout, done.stderr[-2000:]
+    assert "leaked" not in done.stderr and "resource_tracker" not in done.stderr, done.stderr[-2000:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from engine import ChatMessage, ChatRequest, CompletionRequest, GenerationParams, Text2TextRequest
-from scenarios.conversation import Conversation, Waiting, answer_tokens
+from scenarios.conversation import Conversation, Waiting, answer_tokens, build_request
 from scenarios.store import Store
 
 
@@ -23,6 +23,18 @@ async def test_request_type_follows_the_model_kind(engine, tmp_path, tiny_causal
     failed = await masked.send("Hi", params)
     assert failed.ended == "error" and "masked language model" in failed.error.message
     assert masked.messages == [ChatMessage("user", "Hi")]  # kept for a retry on another model
+
+
+async def test_the_probe_asks_by_the_same_rule_with_or_without_the_chat_template(engine, tiny_causal, tiny_seq2seq):
+    params = GenerationParams(max_new_tokens=4)
+    one = (ChatMessage("user", "Hello there"),)
+    causal, seq2seq = await engine.load(tiny_causal), await engine.load(tiny_seq2seq)
+    plain = build_request(tiny_causal, causal, one, params, chat=False)
+    assert isinstance(plain, CompletionRequest) and plain.prompt == "Hello there"
+    assert isinstance(build_request(tiny_causal, causal, one, params), ChatRequest)
+    for chat in (True, False):  # seq2seq models have no chat template either way
+        request = build_request(tiny_seq2seq, seq2seq, one, params, chat=chat)
+        assert isinstance(request, Text2TextRequest) and request.text == "Hello there"
 
 
 async def test_history_regenerate_and_typed_storage(engine, tmp_path, tiny_causal):

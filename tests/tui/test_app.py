@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from textual.widgets import Input
+
 from engine import Engine, EngineConfig
 from tests.tui.scripted_engine import ScriptedEngine
 from tests.tui.pilot_helpers import wait_for
@@ -141,6 +143,27 @@ async def test_theme_and_sampling_defaults_are_kept_in_the_config_file(store, co
         assert app.theme == "gruvbox"
         values = app.screen.sampling.values()
         assert (values["temperature"], values["max_new_tokens"]) == ("0.7", "99")
+
+
+async def test_compare_panes_made_after_start_up_start_from_the_saved_sampling_defaults(store, config_file):
+    """The saved sampling defaults reached only the panels present at a screen's first showing;
+    compare panes are made when their models load, and started greedy with 256 tokens."""
+    from tui.settings import Settings, save_settings
+
+    save_settings(Settings(None, {"temperature": "0.7", "top_p": "0.9", "max_new_tokens": "99", "seed": ""}))
+    app = LmscopeApp(model="default", engine=ScriptedEngine(), store=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query(ModeTabs))
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.query(ModeTabs))
+        models = app.screen.query_one("#models", Input)
+        models.value = "default, default"
+        models.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: len(app.screen.panes) == 2)
+        for pane in app.screen.panes:
+            values = pane.sampling.values()
+            assert (values["temperature"], values["top_p"], values["max_new_tokens"]) == ("0.7", "0.9", "99")
 
 
 async def test_model_processes_write_their_log_where_the_readme_says(tiny_causal, store, isolated_cache):

@@ -15,8 +15,7 @@ from textual.widgets import Checkbox, DataTable, Input, Static, TabbedContent, T
 from engine import AttentionResult, CompletionRequest, FillMaskRequest, GenerationParams
 from scenarios.store import Store
 from tests.tui.scripted_engine import ScriptedEngine
-from tests.tui.pilot_helpers import wait_for as _wait_for
-from tui.base import LmscopeAppBase
+from tests.tui.pilot_helpers import HostApp, wait_for as _wait_for
 from tui.screens.probe import ProbeScreen
 from tui.widgets.attention_data import LEVELS, MASKED, PALETTE, top_keys
 from tui.widgets.attention_heatmap import AttentionHeatmap
@@ -28,14 +27,11 @@ from tui.widgets.surprisal_tool import SurprisalTool
 from tui.widgets.token_view import TokenText, TokenView, display_token, format_probability
 
 
-class Host(LmscopeAppBase):
+class Host(HostApp):
+    """The shared host app showing the probe screen (or the screen ``screen_factory`` makes)."""
+
     def __init__(self, screen_factory=ProbeScreen, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._factory = screen_factory
-
-    def on_mount(self) -> None:
-        self.push_screen(self._factory())
-
+        super().__init__(screen_factory, **kwargs)
 
 
 def _ppl(screen: ProbeScreen) -> PerplexityTool:

@@ -181,7 +181,7 @@ class CompareScreen(Screen):
                 raise outcome
             else:
                 loaded.append((index, spec, outcome))
-        defaults = sampling_settings(self.params)
+        defaults = sampling_settings(self.params) | self.app.sampling_defaults  # the user's saved ones win
         panes = []
         for k, (index, spec, info) in enumerate(loaded):
             chat = stored[index] if stored is not None else None

@@ -9,16 +9,8 @@ from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Checkbox, Input, Static
 
-from engine import (
-    ChatMessage,
-    ChatRequest,
-    CompletionRequest,
-    GenerationParams,
-    GenerationResult,
-    Text2TextRequest,
-    TokenDelta,
-    UnsupportedModelError,
-)
+from engine import ChatMessage, GenerationParams, GenerationResult, TokenDelta
+from scenarios.conversation import build_request
 from tui.widgets.probe_tool import ProbeTool, busy
 from tui.widgets.token_view import TokenView
 
@@ -93,15 +85,7 @@ class SurprisalTool(ProbeTool):
         request = None
         try:
             info = await engine.load(model)
-            if info.kind == "masked":
-                raise UnsupportedModelError(f"{model!r} is a masked language model; it does not generate text",
-                                            "use the Fill-mask tab, or pick a causal or seq2seq model")
-            if info.kind == "seq2seq":
-                request = Text2TextRequest(model, prompt, params=params)
-            elif chat:
-                request = ChatRequest(model, (ChatMessage("user", prompt),), params)
-            else:
-                request = CompletionRequest(model, prompt, params)
+            request = build_request(model, info, (ChatMessage("user", prompt),), params, chat=chat)
             self._request_id = request.request_id
             view.clear("Generating…")
             self._status(Content.assemble(("generating with ", "dim"), model, ("… (esc stops)", "dim")))
