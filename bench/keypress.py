@@ -91,7 +91,7 @@ async def chat_latency(model: str, keys: int) -> list[float]:
 
 async def compare_latency(model: str, keys: int) -> list[float]:
     # Four copies: one model's requests run in order, so four panes on one model would take turns.
-    copies = [model] + [shutil.copytree(model, f"{model}-copy{i}") for i in range(1, 4)]
+    copies = [model] + [shutil.copytree(model, f"{model}-copy{i}", dirs_exist_ok=True) for i in range(1, 4)]
     screen = CompareScreen(", ".join(copies), params=GenerationParams(max_new_tokens=3500))
     app = HostApp(screen, model=model, engine=Engine(EngineConfig()),
                   store=Store(Path(tempfile.mkdtemp()) / "r.sqlite"))
