@@ -114,9 +114,12 @@ class LmscopeApp(LmscopeAppBase):
         return dict(self._settings.sampling) if self._settings is not None else {}
 
     def _chat_sampling(self) -> SamplingPanel | None:
+        """The chat's sampling panel, once it shows the saved defaults (its tab line is mounted
+        with them): before that its values are the built-in ones, not the user's choice."""
         try:
             screen = self.get_screen_stack("chat")[0]
-            return screen.query_one(SamplingPanel) if screen.is_mounted else None
+            shown = screen.is_mounted and screen.query(ModeTabs)
+            return screen.query_one(SamplingPanel) if shown else None
         except Exception:  # noqa: BLE001 - the chat screen was never shown, or is gone
             return None
 

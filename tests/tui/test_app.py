@@ -166,6 +166,21 @@ async def test_compare_panes_made_after_start_up_start_from_the_saved_sampling_d
             assert (values["temperature"], values["top_p"], values["max_new_tokens"]) == ("0.7", "0.9", "99")
 
 
+async def test_leaving_the_chat_before_its_first_frame_keeps_the_saved_sampling_defaults(store, config_file):
+    """Switching mode saves the chat's sampling settings; pressed before the chat had shown the
+    saved ones, it wrote the built-in values over them."""
+    from tui.settings import Settings, load_settings, save_settings
+
+    saved = {"temperature": "0.7", "top_p": "0.9", "max_new_tokens": "99", "seed": ""}
+    save_settings(Settings(None, saved))
+    app = LmscopeApp(model="default", engine=ScriptedEngine(), store=store)
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.switch_mode("compare")  # at once, as a key pressed during start-up
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        await pilot.press("ctrl+q")
+    assert load_settings().sampling == saved
+
+
 async def test_model_processes_write_their_log_where_the_readme_says(tiny_causal, store, isolated_cache):
     """Finding 11: the process log was not where the README says (logs/ under the cache dir)."""
     from engine.process import ProcessBackend, log_path
