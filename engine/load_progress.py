@@ -41,12 +41,36 @@ def _counted(iterable: Iterable[Any], stage: str, say: Callable[[str], None]) ->
             say(f"{stage}: {100 * done // total}% ({done}/{total} tensors)")
 
 
+class _CountedBar:
+    """What the wrapped ``tqdm(...)`` returns on a reporting thread: iterating it reports to
+    ``say``; anything else a loop may do with a bar (``with``, ``set_postfix``) goes to a
+    disabled bar of the original kind, so a changed loop still loads."""
+
+    def __init__(self, bar: Any, iterable: Iterable[Any], stage: str, say: Callable[[str], None]) -> None:
+        self._bar, self._iterable, self._stage, self._say = bar, iterable, stage, say
+
+    def __iter__(self) -> Iterator[Any]:
+        return _counted(self._iterable, self._stage, self._say)
+
+    def __len__(self) -> int:
+        return len(self._iterable)  # type: ignore[arg-type]
+
+    def __enter__(self) -> "_CountedBar":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bar, name)
+
+
 def _wrap(original: Callable[..., Any], stage: str) -> Callable[..., Any]:
     def tqdm(iterable: Iterable[Any] | None = None, *args: Any, **kwargs: Any) -> Any:
         say = _reporters.get(threading.get_ident())
         if say is None or iterable is None:
             return original(iterable, *args, **kwargs)
-        return _counted(iterable, stage, say)
+        return _CountedBar(original(iterable, *args, **{**kwargs, "disable": True}), iterable, stage, say)
 
     tqdm.lmscope_wrapped = True  # type: ignore[attr-defined]
     return tqdm
