@@ -92,8 +92,14 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 def _threads_from_environment() -> int | None:
-    env = os.environ.get("LMSCOPE_THREADS")
-    return max(1, int(env)) if env else None
+    """``LMSCOPE_THREADS`` as a number, or None when unset. Raises InvalidRequestError when it is not one."""
+    env = os.environ.get("LMSCOPE_THREADS", "").strip()
+    if not env:
+        return None
+    if not env.isdigit() or int(env) < 1:
+        raise InvalidRequestError(f"LMSCOPE_THREADS={env!r} is not a thread count",
+                                  hint="set it to a whole number of at least 1, or unset it")
+    return int(env)
 
 
 def default_threads() -> int:

@@ -176,6 +176,21 @@ def test_cli_bad_input(case: Case, stored, tmp_path, monkeypatch, capsys):
     assert [r.id for r in store.runs()] == [run_id]  # and no run was started by a refused command
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-2"])
+def test_a_bad_thread_count_in_the_environment_is_one_line(value, stored, tmp_path, monkeypatch, capsys):
+    """LMSCOPE_THREADS=abc ended in "unexpected error: ValueError" and a logged traceback."""
+    db, run_id = stored
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.yaml").write_text(scenario_text(), encoding="utf-8")
+    (tmp_path / "data.jsonl").write_text(DATA, encoding="utf-8")
+    monkeypatch.setenv("LMSCOPE_THREADS", value)
+    status, error = run_cli(("run", "t.yaml", "--limit", "1"), monkeypatch)
+    err = capsys.readouterr().err
+    assert status == 2 and error is not None and issubclass(error, InvalidRequestError), err
+    assert f"LMSCOPE_THREADS={value!r} is not a thread count" in err and "unexpected" not in err, err
+    assert [r.id for r in Store(db).runs()] == [run_id]
+
+
 def test_there_are_enough_cases():
     from tests.bad_input.test_scenario_bad_input import CASES as SCENARIO_CASES
 
