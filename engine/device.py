@@ -91,7 +91,7 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _threads_from_environment() -> int | None:
+def threads_from_environment() -> int | None:
     """``LMSCOPE_THREADS`` as a number, or None when unset. Raises InvalidRequestError when it is not one."""
     env = os.environ.get("LMSCOPE_THREADS", "").strip()
     if not env:
@@ -108,7 +108,7 @@ def default_threads() -> int:
     Leaving a core free keeps a terminal UI responsive; on a loaded 2-core machine one torch
     thread also held up better than two.
     """
-    return _threads_from_environment() or max(1, (os.cpu_count() or 2) - 1)
+    return threads_from_environment() or max(1, (os.cpu_count() or 2) - 1)
 
 
 def physical_cores() -> int:
@@ -137,6 +137,8 @@ def llama_threads() -> int:
     core left free costs a third of its speed: SmolLM2 Q4_1 streamed at 73 tok/s on 2 threads
     against 46 on 1 here, with keypress latency in the chat still ~15 ms median, 43 ms at most.
     The price is on a machine busy with other work, where threads that meet at a barrier after
-    every operation wait for a descheduled one: pass fewer threads there (``--threads``).
+    every operation wait for a descheduled one: pass fewer threads there (``--threads``). The
+    engine also gives a llama.cpp model one thread fewer for each other model busy at the same
+    time (:meth:`engine.Engine.llama_threads_now`).
     """
-    return _threads_from_environment() or physical_cores()
+    return threads_from_environment() or physical_cores()

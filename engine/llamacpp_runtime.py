@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from engine.cancel import CancelToken
-from engine.llamacpp_streams import LlamaStreams, fill_batch
+from engine.llamacpp_streams import LlamaStreams, fill_batch, fit_threads
 
 llama_log = logging.getLogger("engine.llamacpp.native")
 
@@ -103,6 +103,8 @@ class LlamaRuntime:
         # One stream of the batch context holds the prefix a batch shares.
         sequences = max(1, min(sequences, lp.llama_max_parallel_sequences() - 1, BATCH_TOKENS))
         self._threads = threads
+        # Threads for the next llama_decode call (the engine shares the cores among busy models).
+        self.threads_now: Callable[[], int] = lambda: self._threads
         self._streams: LlamaStreams | None = None
 
         model_params = lp.llama_model_default_params()
@@ -154,7 +156,7 @@ class LlamaRuntime:
             self._streams = None
         try:
             self._streams = LlamaStreams(self.llama_cpp, self._model, self._context_params(), count, cells,
-                                         BATCH_TOKENS)
+                                         BATCH_TOKENS, lambda: self.threads_now())
         except ValueError as exc:
             raise LlamaDecodeError(f"cannot allocate {count} sequences of {cells} tokens: {exc}") from exc
         return self._streams
@@ -221,6 +223,7 @@ class LlamaRuntime:
     def _decode(self, items: Sequence[tuple[int, int, int, bool]]) -> None:
         """One llama_decode call; ``items`` are (token, position, sequence, wants logits)."""
         fill_batch(self._batch, items)
+        fit_threads(self.llama_cpp, self._ctx.ctx, self.threads_now())
         code = self.llama_cpp.llama_decode(self._ctx.ctx, self._batch)
         if code != 0:
             # The cache may hold part of the batch now: forget what it holds.

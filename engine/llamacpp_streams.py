@@ -16,7 +16,7 @@ few-shot examples) is computed once and copied into each sequence before its own
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -35,13 +35,21 @@ def fill_batch(batch: Any, items: Sequence[tuple[int, int, int, bool]]) -> None:
         batch.logits[i] = want
 
 
+def fit_threads(llama_cpp: Any, ctx: Any, wanted: int) -> None:
+    """Make context ``ctx`` decode with ``wanted`` threads from its next call (a no-op when it does)."""
+    if llama_cpp.llama_n_threads(ctx) != wanted:
+        llama_cpp.llama_set_n_threads(ctx, wanted, wanted)
+
+
 class LlamaStreams:
     """``streams`` sequences of ``cells`` cells each, in a context of their own on the runtime's
     model (blocking; the model's worker thread)."""
 
-    def __init__(self, llama_cpp: Any, model: Any, params: Any, streams: int, cells: int, batch_tokens: int) -> None:
-        """``params``: context parameters to start from (threads, batch sizes); raises ValueError
-        when llama.cpp cannot make the context (out of memory)."""
+    def __init__(self, llama_cpp: Any, model: Any, params: Any, streams: int, cells: int, batch_tokens: int,
+                 threads_now: Callable[[], int]) -> None:
+        """``params``: context parameters to start from (threads, batch sizes); ``threads_now``:
+        threads for each decode call. Raises ValueError when llama.cpp cannot make the context
+        (out of memory)."""
         from llama_cpp import _internals
 
         self.llama_cpp = lp = llama_cpp
@@ -52,6 +60,7 @@ class LlamaStreams:
         self._ctx = _internals.LlamaContext(model=model, params=params, verbose=False)
         self.n_vocab = model.n_vocab()
         self.batch_tokens = batch_tokens
+        self.threads_now = threads_now
         self._batch = lp.llama_batch_init(batch_tokens, 0, 1)
 
     def fits(self, streams: int, cells: int) -> bool:
@@ -69,6 +78,7 @@ class LlamaStreams:
         """One llama_decode call; ``items`` are (token, position, sequence, wants logits), at most
         ``batch_tokens``. Returns the logits rows asked for, in order. Raises RuntimeError."""
         fill_batch(self._batch, items)
+        fit_threads(self.llama_cpp, self._ctx.ctx, self.threads_now())
         code = self.llama_cpp.llama_decode(self._ctx.ctx, self._batch)
         if code != 0:
             raise RuntimeError(f"llama_decode returned {code}")
