@@ -102,6 +102,8 @@ class Engine:
         self.config = config or EngineConfig()
         self.threads = self.config.threads or default_threads()
         self.llama_threads = self.config.threads or llama_threads()
+        # A thread count nobody chose is shared among the engine's busy models (llama_threads_now).
+        self._share_llama_cores = self.config.threads is None and threads_from_environment() is None
         self._backends: OrderedDict[str, ModelBackend] = OrderedDict()
         self._loading: dict[str, asyncio.Future[ModelBackend]] = {}
         self._load_listeners: dict[str, list[Progress]] = {}
@@ -258,15 +260,15 @@ class Engine:
                 raise
             log.info("llama.cpp cannot run %s (%s); trying transformers", spec.name, exc.message)
             return None
-        if self.config.threads is None and threads_from_environment() is None:  # chosen here: shared
+        if self._share_llama_cores:
             backend.runtime.threads_now = functools.partial(self.llama_threads_now, spec.name)
         return backend
 
     def llama_threads_now(self, name: str) -> int:
         """Threads for the next llama.cpp step of model ``name``: every physical core while it is
-        the only model busy, one fewer for each other model with calls in flight. With a second
-        model decoding on one of 2 cores, llama.cpp on both fell from 79 to 23 tok/s (its threads
-        wait for each other after every operation); on one thread it kept 44. Safe to call from
+        the only model busy, one fewer for each other model with calls in flight. While a
+        transformers model decoded on one of 2 cores, llama.cpp on both fell from 79 to 23 tok/s
+        (its threads wait for each other after every operation); on one thread it kept 44. Safe to call from
         the model's worker thread (it reads one length)."""
         others = len(self._in_flight) - (name in self._in_flight)
         return max(1, self.llama_threads - others)
